@@ -1,0 +1,40 @@
+// Where a repository's bytes live. A backend stores opaque, immutable objects by key; the
+// repository layer (chunks, packs, indexes, manifests, crypto) knows nothing of where they go.
+//
+// Contract every backend keeps (the repository's crash safety rests on it):
+// - `put` is atomic: a reader sees the whole object or no object, never a prefix.
+// - objects are never modified in place; keys are slash-separated ("data/ab/abcd…").
+// - errors carry a `code`: 'NOT_FOUND' for a missing key, 'UNAVAILABLE' after retries ran out.
+
+export type ObjectInfo = { key: string; size: number };
+
+export interface Backend {
+  /** Where the objects live, for messages (never carries a secret). */
+  readonly location: string;
+  get(key: string): Promise<Buffer>;
+  /** `length` bytes from `offset`; fails with NOT_FOUND if the object is missing. */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** Size of the object, or null when it does not exist. */
+  stat(key: string): Promise<ObjectInfo | null>;
+  /** Every object whose key starts with `prefix`, in no promised order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class BackendError extends Error {
+  constructor(
+    readonly code: 'NOT_FOUND' | 'UNAVAILABLE' | 'DENIED' | 'INVALID',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BackendError';
+  }
+
+  static notFound(location: string, key: string) {
+    return new BackendError('NOT_FOUND', `${location}: object ${key} does not exist`);
+  }
+}
