@@ -1,0 +1,39 @@
+// The caller of an operation: its account, role and project scope, read from the database on
+// every operation so that disabling an account or changing its projects takes effect at once.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ServiceAccount, type Role } from '../db/entities/index.ts';
+import type { TenantScope } from '../db/tenant-filter.ts';
+import type { TokenService } from './tokens.ts';
+
+export type Viewer = {
+  accountId: string;
+  name: string;
+  role: Role;
+  /** null: every project (ADMIN, OPERATOR, BILLING); else the TENANT's projects. */
+  projectIds: string[] | null;
+};
+
+export function scopeOf(viewer: Viewer | null): TenantScope {
+  // No caller sees nothing: an empty list matches no project.
+  return { projectIds: viewer ? viewer.projectIds : [] };
+}
+
+export function bearerToken(header: string | null | undefined): string | null {
+  const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header?.trim() ?? '');
+  return m ? m[1]! : null;
+}
+
+/** `systemEm` must be a fork that sees every project (accounts are read before the scope is known). */
+export async function viewerFromToken(tokens: TokenService, systemEm: EntityManager, token: string | null): Promise<Viewer | null> {
+  if (!token) return null;
+  const claims = await tokens.verify(token);
+  if (!claims) return null;
+  const account = await systemEm.findOne(ServiceAccount, { id: claims.sub }, { populate: ['projects'] });
+  if (!account || !account.enabled) return null;
+  return {
+    accountId: account.id,
+    name: account.name,
+    role: account.role,
+    projectIds: account.role === 'TENANT' ? account.projects.getItems().map((p) => p.id) : null,
+  };
+}

@@ -1,0 +1,49 @@
+// MikroORM configuration and start-up: connect, apply migrations, expose the ORM.
+import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { fileURLToPath } from 'node:url';
+import { entities } from './entities/index.ts';
+import { tenantFilter } from './tenant-filter.ts';
+
+const migrationsPath = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+export function ormOptions(clientUrl: string, extra: Partial<Options> = {}): Options {
+  return {
+    clientUrl,
+    entities,
+    discovery: { requireEntitiesArray: true },
+    extensions: [Migrator],
+    filters: { tenant: tenantFilter },
+    forceUtcTimezone: true,
+    allowGlobalContext: false,
+    migrations: {
+      path: migrationsPath,
+      pathTs: migrationsPath,
+      glob: '!(*.d).{js,ts}',
+      transactional: true,
+      allOrNothing: true,
+      emit: 'ts',
+      snapshot: false,
+      silent: true,
+    },
+    pool: { min: 0, max: 10 },
+    debug: false,
+    ...extra,
+  };
+}
+
+export type Orm = MikroORM;
+
+/** Connect and bring the schema up to date. */
+export async function openOrm(clientUrl: string, extra: Partial<Options> = {}): Promise<Orm> {
+  const orm = await MikroORM.init(ormOptions(clientUrl, extra));
+  await orm.getMigrator().up();
+  return orm;
+}
+
+/** A fork that sees every project: for system jobs (scheduler, workers, sync), never requests. */
+export function systemFork(orm: Orm) {
+  const em = orm.em.fork();
+  em.setFilterParams('tenant', { projectIds: null });
+  return em;
+}

@@ -1,0 +1,19 @@
+// `strongbox serve` (the default of `npm start`): the API on one port.
+import { loadConfig } from './config.ts';
+import { listen } from './server.ts';
+import { startServices } from './services.ts';
+
+export async function run(_args: string[]) {
+  const config = loadConfig();
+  const services = await startServices(config);
+  const server = await listen(services, config.host, config.port);
+  process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
+  const stop = async () => {
+    await server.close();
+    await services.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await new Promise(() => {});
+}
