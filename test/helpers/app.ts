@@ -37,7 +37,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   let accounts = 0;
 
   const fetch = async (pathname: string, init?: RequestInit) => {
-    const res = await app.fetch(`http://strongbox.test${pathname}`, init);
+    const res = await app.fetch(new URL(pathname, "http://strongbox.test"), init ?? {});
     const body = await res.text();
     responses.push(body);
     return new Response(body, { status: res.status, headers: res.headers });
