@@ -53,7 +53,9 @@ export async function startDataMover(opts: DataMoverOptions): Promise<RunningDat
 
   const pgPool = new pg.Pool({ connectionString: opts.databaseUrl, max: concurrency + 2 });
   // An idle client's error (database restart) must not crash the process; the pool reconnects.
-  pgPool.on('error', (e) => process.stderr.write(`[data mover] database connection lost: ${e.message}\n`));
+  const lost = (e: Error) => process.stderr.write(`[data mover] database connection lost: ${e.message}\n`);
+  pgPool.on('error', lost);
+  pgPool.on('connect', (client) => client.on('error', lost));
   await installQueue(pgPool);
   let running = 0;
   const handler: JobHandler = async (payload, helpers) => {
