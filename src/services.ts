@@ -5,12 +5,15 @@ import { openDatabase, type Database } from './db/database.ts';
 import { openOrm, systemFork, type Orm } from './db/orm.ts';
 import { loadMasterKey, SecretBox } from './db/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
+import { PgPubSub } from './events/pubsub.ts';
 
 export type Services = {
   config: Config;
   orm: Orm;
   secrets: SecretBox;
   tokens: TokenService;
+  /** Cross-process events (LISTEN/NOTIFY on the same database). */
+  pubsub: PgPubSub;
   close(): Promise<void>;
 };
 
@@ -21,7 +24,14 @@ export function buildServices(config: Config, orm: Orm, onClose: () => Promise<v
     audience: config.tokenAudience,
     ttlSeconds: config.tokenTtlSeconds,
   });
-  return { config, orm, secrets, tokens, close: onClose };
+  const pubsub = new PgPubSub(orm.config.get('clientUrl')!, {
+    onError: (e) => process.stderr.write(`pub/sub: ${e.message}\n`),
+  });
+  const close = async () => {
+    await pubsub.close();
+    await onClose();
+  };
+  return { config, orm, secrets, tokens, pubsub, close };
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */
