@@ -43,6 +43,9 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     cursorType: 'String',
     edgesFieldOptions: { nullable: false },
+    // node(id)/nodes(ids) are defined in node.ts: bad, unknown or foreign IDs answer null, never an error.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
   },
   complexity: {
     defaultComplexity: 1,

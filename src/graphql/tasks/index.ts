@@ -1,5 +1,4 @@
 // The task area: tasks, backups, restores, trigger mutations and live subscriptions.
-import './domain-stubs.ts';
 import './types.ts';
 import './queries.ts';
 import './start-backup.ts';

@@ -2,11 +2,11 @@
 import { Cloud } from '../../db/entities/index.ts';
 import { createTask } from '../../engine/tasks/tasks.ts';
 import { builder } from '../builder.ts';
-import { CloudRef } from '../refs.ts';
-import { actorOf, notFound, runTaskMutation, TaskPayloadRef } from './payload.ts';
+import { scopeWhere } from './loaders.ts';
+import { actorOf, idOf, notFound, runTaskMutation, TaskPayloadRef } from './payload.ts';
 
 const InventorySyncInput = builder.inputType('InventorySyncInput', {
-  fields: (t) => ({ cloudId: t.globalID({ required: true, for: CloudRef }), idempotencyKey: t.string() }),
+  fields: (t) => ({ cloudId: t.id({ required: true }), idempotencyKey: t.string() }),
 });
 
 builder.mutationField('inventorySync', (t) =>
@@ -17,7 +17,8 @@ builder.mutationField('inventorySync', (t) =>
     args: { input: t.arg({ type: InventorySyncInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       runTaskMutation(ctx, 'inventorySync', input, async (em) => {
-        const cloud = await em.findOne(Cloud, { id: input.cloudId.id });
+        const id = idOf(input.cloudId, 'Cloud', 'cloudId');
+        const cloud = await em.findOne(Cloud, { $and: [{ id }, scopeWhere(ctx, 'Cloud')] });
         if (!cloud) throw notFound('cloudId');
         return createTask(em, { type: 'INVENTORY_SYNC', cloud, priority: 70, params: {} }, actorOf(ctx));
       }),

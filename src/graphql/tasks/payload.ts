@@ -8,6 +8,7 @@ import type { Context } from '../context.ts';
 import { idempotent } from '../idempotency.ts';
 import { TaskRef } from '../refs.ts';
 import { UserErrorException, UserErrorRef, type UserError } from '../user-errors.ts';
+import { parseGlobalId } from '../node.ts';
 import { loadById } from './loaders.ts';
 
 /** Who may trigger backups, restores and cancels (a TENANT within its projects). */
@@ -24,6 +25,13 @@ export const TaskPayloadRef = builder.objectRef<TaskPayloadShape>('TaskPayload')
 
 export const refuse = (code: string, message: string, field: string[]) => UserErrorException.of(code, message, ['input', ...field]);
 export const notFound = (field: string) => refuse('NOT_FOUND', `no such object (or not yours): ${field}`, [field]);
+
+/** The database ID behind a global ID input of type `typename`; NOT_FOUND when it is not one. */
+export function idOf(globalId: string | number, typename: string, field: string): string {
+  const parsed = parseGlobalId(String(globalId), typename);
+  if (!parsed) throw notFound(field);
+  return parsed.id;
+}
 
 export function actorOf(ctx: Context) {
   return ctx.viewer ? { accountId: ctx.viewer.accountId, name: ctx.viewer.name } : null;

@@ -5,9 +5,8 @@ import { BackupDestination, Instance, Policy, type Visibility } from '../../db/e
 import { createTask } from '../../engine/tasks/tasks.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { InstanceRef, PolicyRef } from '../refs.ts';
-import { projectScope } from './loaders.ts';
-import { actorOf, notFound, refuse, runTaskMutation, taskWriters, TaskPayloadRef } from './payload.ts';
+import { scopeWhere } from './loaders.ts';
+import { actorOf, idOf, notFound, refuse, runTaskMutation, taskWriters, TaskPayloadRef } from './payload.ts';
 
 const StartBackupType = builder.enumType('StartBackupType', {
   values: { FULL: {}, INCREMENTAL: {}, AUTO: { description: "Incremental unless the policy's fullEvery or a missing base calls for a full one" } },
@@ -15,8 +14,8 @@ const StartBackupType = builder.enumType('StartBackupType', {
 
 const StartBackupInput = builder.inputType('StartBackupInput', {
   fields: (t) => ({
-    instanceId: t.globalID({ required: true, for: InstanceRef }),
-    policyId: t.globalID({ for: PolicyRef, description: "Defaults to the instance's assigned policy" }),
+    instanceId: t.id({ required: true }),
+    policyId: t.id({ description: "Defaults to the instance's assigned policy" }),
     type: t.field({ type: StartBackupType, defaultValue: 'AUTO' }),
     idempotencyKey: t.string(),
   }),
@@ -25,21 +24,25 @@ const StartBackupInput = builder.inputType('StartBackupInput', {
 type Visible = { visibility: Visibility; projects: { getItems(): { id: string }[] } };
 export const visibleTo = (o: Visible, projectId: string) => o.visibility === 'ALL_PROJECTS' || o.projects.getItems().some((p) => p.id === projectId);
 
-async function start(ctx: Context, em: EntityManager, input: { instanceId: { id: string }; policyId?: { id: string } | null; type?: string | null }) {
-  const instance = await em.findOne(Instance, { id: input.instanceId.id, ...projectScope(ctx, 'Instance') });
+type Input = typeof StartBackupInput.$inferInput;
+
+async function start(ctx: Context, em: EntityManager, input: Input) {
+  const instanceId = idOf(input.instanceId, 'Instance', 'instanceId');
+  const inputPolicyId = input.policyId != null ? idOf(input.policyId, 'Policy', 'policyId') : null;
+  const instance = await em.findOne(Instance, { $and: [{ id: instanceId }, scopeWhere(ctx, 'Instance')] });
   if (!instance) throw notFound('instanceId');
   if (!instance.present) throw refuse('INSTANCE_GONE', 'the instance no longer exists in the cloud', ['instanceId']);
   const projectId = instance.project.id;
 
-  const policyId = input.policyId?.id ?? instance.policy?.id;
-  const policy = policyId ? await em.findOne(Policy, { id: policyId }, { populate: ['projects'] }) : null;
+  const policyId = inputPolicyId ?? instance.policy?.id;
+  const policy = policyId ? await em.findOne(Policy, { $and: [{ id: policyId }, scopeWhere(ctx, 'Policy')] }, { populate: ['projects'] }) : null;
   if (policyId && (!policy || !visibleTo(policy, projectId))) {
     throw refuse('POLICY_NOT_AVAILABLE', "the policy is not available to the instance's project", ['policyId']);
   }
 
   const destination = policy?.destination
-    ? await em.findOne(BackupDestination, { id: policy.destination.id }, { populate: ['projects'] })
-    : await em.findOne(BackupDestination, { isDefault: true }, { populate: ['projects'] });
+    ? await em.findOne(BackupDestination, { $and: [{ id: policy.destination.id }, scopeWhere(ctx, 'BackupDestination')] }, { populate: ['projects'] })
+    : await em.findOne(BackupDestination, { $and: [{ isDefault: true }, scopeWhere(ctx, 'BackupDestination')] }, { populate: ['projects'] });
   if (policy?.destination && !destination) {
     throw refuse('DESTINATION_NOT_AVAILABLE', "the policy's backup destination is not available to the instance's project", ['policyId']);
   }

@@ -7,9 +7,8 @@ import { AvailabilityZone, Backup, BackupDisk, Instance, Project, type RestoreMa
 import { createTask } from '../../engine/tasks/tasks.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { AvailabilityZoneRef, BackupRef, ProjectRef } from '../refs.ts';
-import { projectScope } from './loaders.ts';
-import { actorOf, notFound, refuse, runTaskMutation, taskWriters, TaskPayloadRef } from './payload.ts';
+import { scopeWhere } from './loaders.ts';
+import { actorOf, idOf, notFound, refuse, runTaskMutation, taskWriters, TaskPayloadRef } from './payload.ts';
 import { visibleTo } from './start-backup.ts';
 
 const MAX_NAME = 255;
@@ -33,9 +32,9 @@ const RestoreMappingsInput = builder.inputType('RestoreMappingsInput', {
 
 const StartRestoreInput = builder.inputType('StartRestoreInput', {
   fields: (t) => ({
-    backupId: t.globalID({ required: true, for: BackupRef }),
-    projectId: t.globalID({ for: ProjectRef, description: "Target project; defaults to the backup's" }),
-    zoneId: t.globalID({ for: AvailabilityZoneRef, description: 'Target availability zone' }),
+    backupId: t.id({ required: true }),
+    projectId: t.id({ description: "Target project; defaults to the backup's" }),
+    zoneId: t.id({ description: 'Target availability zone' }),
     name: t.string({ description: 'Name of the new instance (or volume)' }),
     mappings: t.field({ type: RestoreMappingsInput }),
     diskPosition: t.int({ description: 'Restore only this disk of the backup, as a new volume' }),
@@ -80,19 +79,21 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
   checkString(input.name, ['name']);
   const mappings: RestoreMappings = input.mappings ? checkMappings(input.mappings) : {};
 
-  const backup = await em.findOne(Backup, { id: input.backupId.id, ...projectScope(ctx, 'Backup') });
+  const backupId = idOf(input.backupId, 'Backup', 'backupId');
+  const targetProjectId = input.projectId != null ? idOf(input.projectId, 'Project', 'projectId') : null;
+  const zoneId = input.zoneId != null ? idOf(input.zoneId, 'AvailabilityZone', 'zoneId') : null;
+  const backup = await em.findOne(Backup, { $and: [{ id: backupId }, scopeWhere(ctx, 'Backup')] });
   if (!backup) throw notFound('backupId');
   if (backup.state !== 'AVAILABLE') throw refuse('BACKUP_NOT_AVAILABLE', `the backup is ${backup.state}, not AVAILABLE`, ['backupId']);
 
   // The target project goes through the caller's scope: a TENANT can only name its own.
-  const projectId = input.projectId?.id ?? backup.project.id;
-  const project = await em.findOne(Project, { id: projectId });
+  const project = await em.findOne(Project, { $and: [{ id: targetProjectId ?? backup.project.id }, scopeWhere(ctx, 'Project')] });
   if (!project) throw notFound('projectId');
   if (project.cloud.id !== backup.cloud.id) throw refuse('OTHER_CLOUD', "the target project is not in the backup's cloud", ['projectId']);
 
   let zone: AvailabilityZone | null = null;
-  if (input.zoneId) {
-    zone = await em.findOne(AvailabilityZone, { id: input.zoneId.id }, { populate: ['projects'] });
+  if (zoneId) {
+    zone = await em.findOne(AvailabilityZone, { $and: [{ id: zoneId }, scopeWhere(ctx, 'AvailabilityZone')] }, { populate: ['projects'] });
     if (!zone || zone.cloud.id !== backup.cloud.id || !visibleTo(zone, project.id)) {
       throw refuse('ZONE_NOT_AVAILABLE', 'the zone is not available to the target project', ['zoneId']);
     }

@@ -10,9 +10,10 @@ import { systemFork } from '../../db/orm.ts';
 import { Channels, type QuotaAlertEvent, type TaskEvent } from '../../events/channels.ts';
 import { builder } from '../builder.ts';
 import { createContext, type Context } from '../context.ts';
-import { ProjectRef, TaskRef } from '../refs.ts';
+import { listRoles } from '../access.ts';
+import { parseGlobalId } from '../node.ts';
+import { TaskRef } from '../refs.ts';
 import { loadById } from './loaders.ts';
-import { taskReaders } from './queries.ts';
 import { QuotaAlertRef, TaskProgressRef, type QuotaAlertShape, type TaskProgressShape } from './types.ts';
 
 builder.subscriptionType({});
@@ -81,11 +82,12 @@ builder.subscriptionFields((t) => ({
   taskProgress: t.field({
     type: TaskProgressRef,
     description: 'Progress of one task: phase, bytes, rate, ETA, state',
-    authScopes: { role: taskReaders },
-    args: { taskId: t.arg.globalID({ required: true, for: TaskRef }) },
-    subscribe: async (_root, { taskId }, ctx) => {
+    authScopes: { role: listRoles('Task') },
+    args: { taskId: t.arg.id({ required: true }) },
+    subscribe: async (_root, args, ctx) => {
       // Not visible → an error and no events ("not found": no existence leak).
-      if (!(await loadById(ctx, E.Task, taskId.id))) throw notFound('task');
+      const taskId = parseGlobalId(String(args.taskId), 'Task');
+      if (!taskId || !(await loadById(ctx, E.Task, taskId.id))) throw notFound('task');
       return eventStream<TaskEvent, TaskProgressShape>(
         ctx,
         Channels.task,
@@ -101,10 +103,11 @@ builder.subscriptionFields((t) => ({
   taskUpdates: t.field({
     type: TaskRef,
     description: 'Every task the caller may see (or those of one project) when it is created or changes state or phase',
-    authScopes: { role: taskReaders },
-    args: { projectId: t.arg.globalID({ for: ProjectRef }) },
-    subscribe: async (_root, { projectId }, ctx) => {
-      if (projectId && !inScope(ctx, projectId.id)) throw notFound('project');
+    authScopes: { role: listRoles('Task') },
+    args: { projectId: t.arg.id() },
+    subscribe: async (_root, args, ctx) => {
+      const projectId = args.projectId != null ? parseGlobalId(String(args.projectId), 'Project') : null;
+      if (args.projectId != null && (!projectId || !(await loadById(ctx, E.Project, projectId.id)))) throw notFound('project');
       return eventStream<TaskEvent, E.Task>(
         ctx,
         Channels.task,

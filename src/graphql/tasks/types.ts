@@ -7,7 +7,10 @@ import {
   AvailabilityZoneRef, BackupDestinationRef, BackupDiskRef, BackupRef, CloudRef, DataMoverRef, InstanceRef, PolicyRef,
   ProjectRef, QuotaRef, RestoreRef, TaskRef,
 } from '../refs.ts';
-import { loadBackupDisks, loadById, loadRestoreOfTask } from './loaders.ts';
+import { registerNodeType, scopedLoad, viaLoader } from '../node.ts';
+import { loadBackupDisks, loadRestoreOfTask } from './loaders.ts';
+
+for (const name of ['Task', 'Backup', 'BackupDisk', 'Restore']) registerNodeType(name);
 
 export const TaskTypeEnum = builder.enumType('TaskType', { values: E.TaskTypes });
 export const TaskStateEnum = builder.enumType('TaskState', { values: E.TaskStates });
@@ -31,11 +34,11 @@ const TaskPhaseTimeRef = builder.objectRef<{ phase: string; seconds: number }>('
   fields: (t) => ({ phase: t.exposeString('phase'), seconds: t.exposeFloat('seconds') }),
 });
 
-builder.node(TaskRef, {
+builder.loadableNode(TaskRef, {
   description: 'A unit of work: backup, restore, inventory sync, prune or verify',
   id: { resolve: (task) => task.id },
-  isTypeOf: (o) => o instanceof E.Task,
-  loadOne: (id, ctx) => loadById(ctx, E.Task, id),
+  load: scopedLoad(E.Task, 'Task'),
+  sort: (o) => o.id,
   fields: (t) => ({
     type: t.field({ type: TaskTypeEnum, resolve: (task) => task.type }),
     state: t.field({ type: TaskStateEnum, resolve: (task) => task.state }),
@@ -56,22 +59,22 @@ builder.node(TaskRef, {
       description: 'Time spent per phase',
       resolve: (task) => Object.entries(task.phaseSeconds ?? {}).map(([phase, seconds]) => ({ phase, seconds: Number(seconds) })),
     }),
-    cloud: t.field({ type: CloudRef, nullable: true, resolve: (task, _a, ctx) => loadById(ctx, E.Cloud, task.cloud?.id) }),
-    project: t.field({ type: ProjectRef, nullable: true, resolve: (task, _a, ctx) => loadById(ctx, E.Project, task.project?.id) }),
-    instance: t.field({ type: InstanceRef, nullable: true, resolve: (task, _a, ctx) => loadById(ctx, E.Instance, task.instance?.id) }),
-    policy: t.field({ type: PolicyRef, nullable: true, resolve: (task, _a, ctx) => loadById(ctx, E.Policy, task.policy?.id) }),
-    destination: t.field({ type: BackupDestinationRef, nullable: true, resolve: (task, _a, ctx) => loadById(ctx, E.BackupDestination, task.destination?.id) }),
-    dataMover: t.field({ type: DataMoverRef, nullable: true, resolve: (task, _a, ctx) => loadById(ctx, E.DataMover, task.dataMover?.id) }),
-    backup: t.field({ type: BackupRef, nullable: true, description: 'The backup this task produced or restores from', resolve: (task, _a, ctx) => loadById(ctx, E.Backup, task.backup?.id) }),
+    cloud: t.field({ type: CloudRef, nullable: true, resolve: (task) => viaLoader(task.cloud) }),
+    project: t.field({ type: ProjectRef, nullable: true, resolve: (task) => viaLoader(task.project) }),
+    instance: t.field({ type: InstanceRef, nullable: true, resolve: (task) => viaLoader(task.instance) }),
+    policy: t.field({ type: PolicyRef, nullable: true, resolve: (task) => viaLoader(task.policy) }),
+    destination: t.field({ type: BackupDestinationRef, nullable: true, resolve: (task) => viaLoader(task.destination) }),
+    dataMover: t.field({ type: DataMoverRef, nullable: true, resolve: (task) => viaLoader(task.dataMover) }),
+    backup: t.field({ type: BackupRef, nullable: true, description: 'The backup this task produced or restores from', resolve: (task) => viaLoader(task.backup) }),
     restore: t.field({ type: RestoreRef, nullable: true, description: 'For RESTORE tasks: what is restored where', resolve: (task, _a, ctx) => (task.type === 'RESTORE' ? loadRestoreOfTask(ctx, task.id) : null) }),
   }),
 });
 
-builder.node(BackupRef, {
+builder.loadableNode(BackupRef, {
   description: 'A complete point-in-time backup of one instance in a destination',
   id: { resolve: (b) => b.id },
-  isTypeOf: (o) => o instanceof E.Backup,
-  loadOne: (id, ctx) => loadById(ctx, E.Backup, id),
+  load: scopedLoad(E.Backup, 'Backup'),
+  sort: (o) => o.id,
   fields: (t) => ({
     type: t.field({ type: BackupTypeEnum, resolve: (b) => b.type }),
     state: t.field({ type: BackupStateEnum, resolve: (b) => b.state }),
@@ -90,20 +93,20 @@ builder.node(BackupRef, {
     metadata: t.field({ type: 'JSON', description: 'Instance metadata captured with the backup', resolve: (b) => b.metadata }),
     note: t.string({ nullable: true, resolve: (b) => b.note ?? null }),
     disks: t.field({ type: [BackupDiskRef], resolve: (b, _a, ctx) => loadBackupDisks(ctx, b.id) }),
-    instance: t.field({ type: InstanceRef, nullable: true, resolve: (b, _a, ctx) => loadById(ctx, E.Instance, b.instance.id) }),
-    project: t.field({ type: ProjectRef, nullable: true, resolve: (b, _a, ctx) => loadById(ctx, E.Project, b.project.id) }),
-    zone: t.field({ type: AvailabilityZoneRef, nullable: true, resolve: (b, _a, ctx) => loadById(ctx, E.AvailabilityZone, b.zone?.id) }),
-    policy: t.field({ type: PolicyRef, nullable: true, resolve: (b, _a, ctx) => loadById(ctx, E.Policy, b.policy?.id) }),
-    destination: t.field({ type: BackupDestinationRef, nullable: true, resolve: (b, _a, ctx) => loadById(ctx, E.BackupDestination, b.destination.id) }),
-    task: t.field({ type: TaskRef, nullable: true, resolve: (b, _a, ctx) => loadById(ctx, E.Task, b.task?.id) }),
+    instance: t.field({ type: InstanceRef, nullable: true, resolve: (b) => viaLoader(b.instance) }),
+    project: t.field({ type: ProjectRef, nullable: true, resolve: (b) => viaLoader(b.project) }),
+    zone: t.field({ type: AvailabilityZoneRef, nullable: true, resolve: (b) => viaLoader(b.zone) }),
+    policy: t.field({ type: PolicyRef, nullable: true, resolve: (b) => viaLoader(b.policy) }),
+    destination: t.field({ type: BackupDestinationRef, nullable: true, resolve: (b) => viaLoader(b.destination) }),
+    task: t.field({ type: TaskRef, nullable: true, resolve: (b) => viaLoader(b.task) }),
   }),
 });
 
-builder.node(BackupDiskRef, {
+builder.loadableNode(BackupDiskRef, {
   description: 'One disk of a backup',
   id: { resolve: (d) => d.id },
-  isTypeOf: (o) => o instanceof E.BackupDisk,
-  loadOne: (id, ctx) => loadById(ctx, E.BackupDisk, id),
+  load: scopedLoad(E.BackupDisk, 'BackupDisk'),
+  sort: (o) => o.id,
   fields: (t) => ({
     position: t.exposeInt('position', { description: 'Index of the disk in the backup (for one-disk restores)' }),
     name: t.exposeString('name'),
@@ -117,21 +120,21 @@ builder.node(BackupDiskRef, {
   }),
 });
 
-builder.node(RestoreRef, {
+builder.loadableNode(RestoreRef, {
   description: 'A restore of a backup as a new instance, or of one disk as a new volume',
   id: { resolve: (r) => r.id },
-  isTypeOf: (o) => o instanceof E.Restore,
-  loadOne: (id, ctx) => loadById(ctx, E.Restore, id),
+  load: scopedLoad(E.Restore, 'Restore'),
+  sort: (o) => o.id,
   fields: (t) => ({
     name: t.exposeString('name'),
     state: t.field({ type: TaskStateEnum, resolve: (r) => r.state }),
     mappings: t.field({ type: 'JSON', resolve: (r) => r.mappings }),
     resultExternalId: t.string({ nullable: true, description: 'The new server or volume in OpenStack', resolve: (r) => r.resultExternalId ?? null }),
     createdAt: t.field({ type: 'DateTime', resolve: (r) => r.createdAt }),
-    backup: t.field({ type: BackupRef, nullable: true, resolve: (r, _a, ctx) => loadById(ctx, E.Backup, r.backup.id) }),
-    project: t.field({ type: ProjectRef, nullable: true, description: 'Target project', resolve: (r, _a, ctx) => loadById(ctx, E.Project, r.project.id) }),
-    zone: t.field({ type: AvailabilityZoneRef, nullable: true, resolve: (r, _a, ctx) => loadById(ctx, E.AvailabilityZone, r.zone?.id) }),
-    task: t.field({ type: TaskRef, nullable: true, resolve: (r, _a, ctx) => loadById(ctx, E.Task, r.task?.id) }),
+    backup: t.field({ type: BackupRef, nullable: true, resolve: (r) => viaLoader(r.backup) }),
+    project: t.field({ type: ProjectRef, nullable: true, description: 'Target project', resolve: (r) => viaLoader(r.project) }),
+    zone: t.field({ type: AvailabilityZoneRef, nullable: true, resolve: (r) => viaLoader(r.zone) }),
+    task: t.field({ type: TaskRef, nullable: true, resolve: (r) => viaLoader(r.task) }),
   }),
 });
 
@@ -162,7 +165,7 @@ export const QuotaAlertRef = builder.objectRef<QuotaAlertShape>('QuotaAlert').im
   fields: (t) => ({
     quota: t.field({ type: QuotaRef, nullable: true, resolve: (a) => a.quota }),
     project: t.field({ type: ProjectRef, resolve: (a) => a.project }),
-    instance: t.field({ type: InstanceRef, nullable: true, resolve: (a, _x, ctx) => loadById(ctx, E.Instance, a.event.instanceId) }),
+    instance: t.field({ type: InstanceRef, nullable: true, resolve: (a) => viaLoader(a.event.instanceId ? { id: a.event.instanceId } : null) }),
     used: t.field({ type: 'Bytes', description: 'Count or bytes used over the quota window', resolve: (a) => BigInt(a.event.used) }),
     softLimit: t.field({ type: 'Bytes', resolve: (a) => BigInt(a.event.softLimit) }),
     at: t.field({ type: 'DateTime', resolve: (a) => a.event.at }),
