@@ -52,28 +52,38 @@ function inScope(ctx: Context, projectId: string | null): boolean {
  * `null` from `resolve` drops the event. Written as a plain iterator (not an async generator)
  * so that unsubscribing ends it at once, even while it waits for the next event.
  */
-async function eventStream<T, R>(ctx: Context, channel: string, filter: (e: T) => boolean, resolve: (e: T) => Promise<R | null>): Promise<AsyncIterableIterator<R>> {
+async function eventStream<T, R>(ctx: Context, channel: string, filter: (e: T) => boolean, resolve: (e: T) => Promise<R | null>): Promise<AsyncIterableIterator<R | Error>> {
   const source = await ctx.services.pubsub.subscribe<T>(channel, { filter, bufferSize: BUFFER });
-  const iterator: AsyncIterableIterator<R> = {
+  let ended = false;
+  const iterator: AsyncIterableIterator<R | Error> = {
     async next() {
-      for (;;) {
+      while (!ended) {
         const r = await source.next();
-        if (r.done) return { value: undefined, done: true };
+        if (r.done) break;
         try {
           await refreshContext(ctx);
           const value = await resolve(r.value);
           if (value !== null) return { value, done: false };
         } catch (e) {
+          // One last result carrying the error (the field resolver throws it), then the end.
+          ended = true;
           await source.return?.();
-          throw e;
+          return { value: e instanceof Error ? e : new Error(String(e)), done: false };
         }
       }
+      return { value: undefined, done: true };
     },
-    return: () => source.return!() as Promise<IteratorResult<R>>,
-    throw: (e) => source.throw!(e) as Promise<IteratorResult<R>>,
+    return: () => source.return!() as Promise<IteratorResult<R | Error>>,
+    throw: (e) => source.throw!(e) as Promise<IteratorResult<R | Error>>,
     [Symbol.asyncIterator]: () => iterator,
   };
   return iterator;
+}
+
+/** Field resolvers pass results through and raise the stream's closing error. */
+function payload<R>(value: R | Error): R {
+  if (value instanceof Error) throw value;
+  return value;
 }
 
 const notFound = (what: string) => new GraphQLError(`${what} not found`, { extensions: { code: 'NOT_FOUND' } });
@@ -98,7 +108,7 @@ builder.subscriptionFields((t) => ({
         },
       );
     },
-    resolve: (payload: TaskProgressShape) => payload,
+    resolve: (p: TaskProgressShape | Error) => payload(p),
   }),
   taskUpdates: t.field({
     type: TaskRef,
@@ -115,7 +125,7 @@ builder.subscriptionFields((t) => ({
         (event) => loadById(ctx, E.Task, event.taskId),
       );
     },
-    resolve: (task: E.Task) => task,
+    resolve: (task: E.Task | Error) => payload(task),
   }),
   quotaAlerts: t.field({
     type: QuotaAlertRef,
@@ -132,6 +142,6 @@ builder.subscriptionFields((t) => ({
           return { event, project, quota: await loadById(ctx, E.Quota, event.quotaId) };
         },
       ),
-    resolve: (alert: QuotaAlertShape) => alert,
+    resolve: (alert: QuotaAlertShape | Error) => payload(alert),
   }),
 }));
