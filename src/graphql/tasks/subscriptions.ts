@@ -33,7 +33,11 @@ async function reloadViewer(ctx: Context, accountId: string): Promise<Viewer | n
 
 /** A fresh context for the next event, in place (the subscription holds on to this object). */
 async function refreshContext(ctx: Context): Promise<void> {
-  const viewer = ctx.viewer && (await reloadViewer(ctx, ctx.viewer.accountId));
+  // A token's expiry (when the viewer carries it) ends the subscription like a disabled account.
+  const expiresAt = (ctx.viewer as { expiresAt?: Date } | null)?.expiresAt;
+  const expired = expiresAt !== undefined && expiresAt.getTime() <= Date.now();
+  const viewer = ctx.viewer && !expired ? await reloadViewer(ctx, ctx.viewer.accountId) : null;
+  if (viewer && expiresAt) Object.assign(viewer, { expiresAt });
   if (!viewer) throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
   const fresh = createContext(ctx.services, viewer);
   ctx.viewer = fresh.viewer;
