@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEntry, Backup, BackupDisk, Restore, Task, type BackupDestination, type Cloud, type Instance, type Project } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import { Channels, type TaskEvent } from '../../src/events/channels.ts';
+import { notify } from '../../src/events/pubsub.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { gid, seeder } from '../helpers/seed.ts';
 
@@ -85,6 +86,19 @@ describe('task trigger mutations', () => {
     expect(audit.map((a) => a.action)).toEqual(['task.backup.start']);
     const row = await systemFork(t.services.orm).findOneOrFail(Task, taskId);
     expect(row.params).toEqual({ backupType: 'FULL' });
+  });
+
+  it('publishes events from a transaction only when it commits', async () => {
+    const events = await t.services.pubsub.subscribe<{ n: number }>('sb_test_tx');
+    await expect(
+      systemFork(t.services.orm).transactional(async (em) => {
+        await notify(em, 'sb_test_tx', { n: 1 });
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    await systemFork(t.services.orm).transactional((em) => notify(em, 'sb_test_tx', { n: 2 }));
+    expect(await nextWithin(events)).toEqual({ n: 2 });
+    await events.return!();
   });
 
   it('lets a tenant back up its own instance but not another project’s (no row created)', async () => {
