@@ -5,6 +5,7 @@ import { openDatabase, type Database } from './db/database.ts';
 import { openOrm, systemFork, type Orm } from './db/orm.ts';
 import { loadMasterKey, SecretBox } from './db/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
+import { PgPubSub } from './events/pubsub.ts';
 
 export type Services = {
   config: Config;
@@ -12,6 +13,8 @@ export type Services = {
   orm: Orm;
   secrets: SecretBox;
   tokens: TokenService;
+  /** Cross-process events (LISTEN/NOTIFY on the same database). */
+  pubsub: PgPubSub;
   close(): Promise<void>;
 };
 
@@ -22,7 +25,14 @@ export function buildServices(config: Config, databaseUrl: string, orm: Orm, onC
     audience: config.tokenAudience,
     ttlSeconds: config.tokenTtlSeconds,
   });
-  return { config, databaseUrl, orm, secrets, tokens, close: onClose };
+  const pubsub = new PgPubSub(databaseUrl, {
+    onError: (e) => process.stderr.write(`pub/sub: ${e.message}\n`),
+  });
+  const close = async () => {
+    await pubsub.close();
+    await onClose();
+  };
+  return { config, databaseUrl, orm, secrets, tokens, pubsub, close };
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */
