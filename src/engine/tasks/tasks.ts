@@ -5,7 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { AuditEntry, FinalTaskStates, Restore, Task, type AvailabilityZone, type Backup, type Project, type RestoreMappings, type TaskState } from '../../db/entities/index.ts';
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
-import { enqueueTask } from './enqueue.ts';
+import { dequeueTask, enqueueTask } from './enqueue.ts';
 
 /** Who asks (for the audit log); null for the scheduler and other system jobs. */
 export type Actor = { accountId: string; name: string } | null;
@@ -19,7 +19,8 @@ export class TaskError extends Error {
   }
 }
 
-type NewTask = Pick<Task, 'type'> & Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy'>>;
+type NewTask = Pick<Task, 'type'> &
+  Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy' | 'maxAttempts' | 'notBefore' | 'deadline' | 'scheduleKey'>>;
 
 function audit(em: EntityManager, actor: Actor, action: string, task: Task, details: Record<string, unknown> = {}) {
   em.create(AuditEntry, {
@@ -58,6 +59,7 @@ export async function cancelTask(em: EntityManager, task: Task, actor: Actor): P
     task.finishedAt = new Date();
     const restore = await em.findOne(Restore, { task: task.id });
     if (restore) restore.state = 'CANCELLED';
+    await dequeueTask(em, task);
   }
   audit(em, actor, 'task.cancel', task, { state: task.state });
   await em.flush();
