@@ -41,7 +41,9 @@ export async function openOrm(clientUrl: string, extra: Partial<Options> = {}): 
   const orm = await MikroORM.init(ormOptions(clientUrl, extra));
   await orm.getMigrator().up();
   const pool = new pg.Pool({ connectionString: clientUrl, max: 1 });
-  pool.on('error', () => {}); // a dropped idle connection of this short-lived pool is harmless
+  // A dropped connection of this short-lived pool is harmless; the next open retries.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     await installQueue(pool);
   } finally {

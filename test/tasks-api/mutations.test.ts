@@ -85,7 +85,7 @@ describe('task trigger mutations', () => {
     const audit = await systemFork(t.services.orm).find(AuditEntry, { objectId: taskId });
     expect(audit.map((a) => a.action)).toEqual(['task.backup.start']);
     const row = await systemFork(t.services.orm).findOneOrFail(Task, taskId);
-    expect(row.params).toEqual({ backupType: 'FULL' });
+    expect(row.params).toEqual({ backupType: 'FULL', quotaBytes: String(1 << 30) });
   });
 
   it('publishes events from a transaction only when it commits', async () => {

@@ -9,10 +9,9 @@ import pg from 'pg';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { Policy, Task } from '../../db/entities/index.ts';
 import { systemFork, type Orm } from '../../db/orm.ts';
-import { checkQuotas } from '../quotas/quota-check.ts';
 import { HEARTBEAT_MS } from '../data-mover.ts';
 import { JOB_SCHEMA } from '../queue.ts';
-import { createTask } from '../tasks/tasks.ts';
+import { createTask, TaskError } from '../tasks/tasks.ts';
 import type { Publisher } from '../tasks/progress.ts';
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { instancesOfPolicy } from './assignment.ts';
@@ -147,14 +146,6 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
         const created = await em.fork().transactional(async (tx) => {
           if (await tx.count(Task, { scheduleKey })) return null;
           const instance = item.instance;
-          const decision = await checkQuotas(tx, { action: 'BACKUP', projectId: instance.project.id, instanceId: instance.id, bytes: 0n }, t);
-          if (!decision.admitted) {
-            // Recorded as a failed task, so the refusal shows where the backup was expected.
-            return tx.create(Task, {
-              type: 'BACKUP', cloud: instance.cloud, project: instance.project, instance, policy, scheduleKey, state: 'FAILED', finishedAt: t,
-              error: `refused by quota: ${decision.refusals.map((r) => r.quota.name).join(', ')}`,
-            });
-          }
           return createTask(tx as never, {
             type: 'BACKUP',
             cloud: instance.cloud,
@@ -168,7 +159,14 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
             deadline: run.windowEnd,
             scheduleKey,
             params: { type: 'AUTO', scheduled: true },
-          }, null);
+          }, null).catch((e) => {
+            if (!(e instanceof TaskError) || e.code !== 'QUOTA_EXCEEDED') throw e;
+            // Recorded as a failed task, so the refusal shows where the backup was expected.
+            return tx.create(Task, {
+              type: 'BACKUP', cloud: instance.cloud, project: instance.project, instance, policy, scheduleKey, state: 'FAILED', finishedAt: t,
+              error: e.message,
+            });
+          });
         }).catch(alreadyCreated);
         if (created) backups++;
       }

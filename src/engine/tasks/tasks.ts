@@ -6,6 +6,7 @@ import { AuditEntry, FinalTaskStates, Restore, Task, type AvailabilityZone, type
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
 import { dequeueTask, enqueueTask } from './enqueue.ts';
+import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
 
 /** Who asks (for the audit log); null for the scheduler and other system jobs. */
 export type Actor = { accountId: string; name: string } | null;
@@ -38,6 +39,17 @@ export type NewRestore = { backup: Backup; project: Project; zone?: Availability
 
 /** Creates a QUEUED task (and its Restore row); `em` must be in a transaction (events leave on commit). */
 export async function createTask(em: EntityManager, input: NewTask, actor: Actor, restore?: NewRestore): Promise<Task> {
+  if ((input.type === 'BACKUP' || input.type === 'RESTORE') && input.project) {
+    const ids = { instanceId: input.instance?.id, backupId: input.backup?.id };
+    const bytes = await quotaBytes(em, input.type, ids);
+    try {
+      await admit(em, { action: input.type, projectId: input.project.id, instanceId: ids.instanceId, bytes }, actor);
+    } catch (e) {
+      if (e instanceof QuotaExceeded) throw new TaskError(e.code, e.message);
+      throw e;
+    }
+    input = { ...input, params: { ...input.params, quotaBytes: bytes.toString() } };
+  }
   const task = em.create(Task, { ...input });
   if (restore) em.create(Restore, { ...restore, task, state: 'QUEUED' });
   audit(em, actor, `task.${input.type.toLowerCase()}.start`, task, { params: input.params ?? {} });
