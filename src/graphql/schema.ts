@@ -13,5 +13,9 @@ import './destinations.ts';
 import './policies.ts';
 import './quotas.ts';
 import './instances.ts';
+import './mutations/clouds.ts';
+import './mutations/storage.ts';
+import './mutations/destinations.ts';
+import './mutations/policies.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });
