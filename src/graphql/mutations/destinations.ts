@@ -225,7 +225,7 @@ builder.mutationField('backupDestinationDelete', (t) =>
         await em.nativeDelete(BackupDestination, { id: d.id });
         if (d.isDefault) {
           // Keep exactly one default: the oldest remaining destination takes over.
-          const next = await em.findOne(BackupDestination, {}, { orderBy: { id: 'asc' } });
+          const [next] = await em.find(BackupDestination, {}, { orderBy: { id: 'asc' }, limit: 1 });
           if (next) next.isDefault = true;
         }
         return { result: { deletedId: toGlobalId('BackupDestination', d.id) }, audit: { action: 'backupDestinationDelete', objectType: 'BackupDestination', objectId: d.id, details: { name: d.name } } };
