@@ -8,6 +8,8 @@ import { Channels, type TaskEvent } from '../../src/events/channels.ts';
 import { notify } from '../../src/events/pubsub.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { gid, seeder } from '../helpers/seed.ts';
+import { op } from '../helpers/ops.ts';
+import * as G from '../generated/graphql.ts';
 
 const START_BACKUP = `mutation($input: StartBackupInput!) {
   startBackup(input: $input) {
@@ -253,6 +255,19 @@ describe('task trigger mutations', () => {
     // The tenant does not see the inventory sync (a task of no project).
     const list = await t.gql(tenantA, `{ tasks(first: 100, filter: {types: [INVENTORY_SYNC]}) { totalCount } }`);
     expect(list.data.tasks.totalCount).toBe(0);
+  });
+
+  it("runs the portal's typed operations (schema/operations/tasks.graphql)", async () => {
+    const started = await op(t, tenantA, G.StartBackupDocument, { input: { instanceId: gid('Instance', vmA.id), type: 'AUTO', idempotencyKey: 'portal-1' } });
+    expect(started.errors).toBeUndefined();
+    const task = started.data!.startBackup.task!;
+    expect(task).toMatchObject({ type: 'BACKUP', state: 'QUEUED', progress: 0, instance: { name: 'vm-a' } });
+    const newest = await op(t, tenantA, G.ListTasksDocument, { last: 1 });
+    expect(newest.data!.tasks.edges.map((e) => e.node.id)).toEqual([task.id]);
+    const cancelled = await op(t, tenantA, G.CancelTaskDocument, { input: { taskId: task.id } });
+    expect(cancelled.data!.cancelTask.task).toMatchObject({ state: 'CANCELLED', cancelRequested: true });
+    const backups = await op(t, tenantA, G.ListBackupsDocument, { first: 10, filter: { instanceId: gid('Instance', vmA.id), states: ['AVAILABLE'] } });
+    expect(backups.data!.backups.totalCount).toBe(1);
   });
 
   it('lists backups with figures and disks, and Instance.lastBackup', async () => {
