@@ -9,6 +9,7 @@ import { PgPubSub } from './events/pubsub.ts';
 
 export type Services = {
   config: Config;
+  databaseUrl: string;
   orm: Orm;
   secrets: SecretBox;
   tokens: TokenService;
@@ -17,31 +18,31 @@ export type Services = {
   close(): Promise<void>;
 };
 
-export function buildServices(config: Config, orm: Orm, onClose: () => Promise<void>): Services {
+export function buildServices(config: Config, databaseUrl: string, orm: Orm, onClose: () => Promise<void>): Services {
   const secrets = new SecretBox(loadMasterKey(config));
   const tokens = new TokenService(() => systemFork(orm), secrets, {
     issuer: config.tokenIssuer,
     audience: config.tokenAudience,
     ttlSeconds: config.tokenTtlSeconds,
   });
-  const pubsub = new PgPubSub(orm.config.get('clientUrl')!, {
+  const pubsub = new PgPubSub(databaseUrl, {
     onError: (e) => process.stderr.write(`pub/sub: ${e.message}\n`),
   });
   const close = async () => {
     await pubsub.close();
     await onClose();
   };
-  return { config, orm, secrets, tokens, pubsub, close };
+  return { config, databaseUrl, orm, secrets, tokens, pubsub, close };
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */
 export async function startServices(config: Config): Promise<Services> {
   const db: Database = await openDatabase(config);
-  return buildServices(config, db.orm, () => db.close());
+  return buildServices(config, db.url, db.orm, () => db.close());
 }
 
 /** Services on a given database URL (tests, tools). */
 export async function startServicesOn(config: Config, databaseUrl: string): Promise<Services> {
   const orm = await openOrm(databaseUrl);
-  return buildServices(config, orm, () => orm.close());
+  return buildServices(config, databaseUrl, orm, () => orm.close());
 }
