@@ -12,7 +12,7 @@ import { startScheduler } from '../../src/engine/scheduler/scheduler.ts';
 import type { Executors } from '../../src/engine/task-runner.ts';
 import pg from 'pg';
 import { createTestDatabase } from '../helpers/database.ts';
-import { seed } from '../helpers/seed.ts';
+import { seeder } from '../helpers/seed.ts';
 
 const hooks = { publish: () => {} };
 
@@ -51,7 +51,7 @@ describe('task engine', () => {
 
   async function queueBackup(instance: Instance) {
     return systemFork(orm).transactional(async (em) => {
-      const task = em.create(Task, { type: 'BACKUP', project: instance.project, instance: instance.id as never, cloud: instance.cloud });
+      const task = em.create(Task, { type: 'BACKUP', project: instance.project.id, instance: instance.id, cloud: instance.cloud.id });
       await em.flush();
       await enqueueTask(em as never, task, await nodeConfigurationFor(em as never, task));
       return task.id;
@@ -60,16 +60,12 @@ describe('task engine', () => {
   const reload = (id: string) => systemFork(orm).findOneOrFail(Task, id);
 
   it('runs a job only on a data mover of the node configuration serving its zone; two movers share the queue', async () => {
-    const em = systemFork(orm);
-    const s = seed(em);
-    const cloud = s.cloud();
-    const project = s.project(cloud);
-    const nc = em.create(NodeConfiguration, { name: `zone-a-${Date.now()}` });
-    const zoneA = em.create('AvailabilityZone', { cloud, name: 'zone-a', nodeConfiguration: nc }) as any;
-    const zoneB = em.create('AvailabilityZone', { cloud, name: 'zone-b' }) as any;
-    const inA = Array.from({ length: 4 }, () => s.instance(project, { zone: zoneA }));
-    const inB = Array.from({ length: 4 }, () => s.instance(project, { zone: zoneB }));
-    await em.flush();
+    const s = seeder(orm);
+    const cloud = await s.cloud();
+    const project = await s.project(cloud);
+    const nc = await s.nodeConfiguration();
+    const inA = await s.instances(project, 4, { zone: await s.zone(cloud, { nodeConfiguration: nc }) });
+    const inB = await s.instances(project, 4, { zone: await s.zone(cloud) });
 
     const ran: Record<string, string[]> = {};
     const executors = (who: string): Executors => ({
@@ -98,10 +94,8 @@ describe('task engine', () => {
   });
 
   it('retries on another data mover after one is killed with -9 mid-task', async () => {
-    const em = systemFork(orm);
-    const s = seed(em);
-    const instance = s.instance(s.project(s.cloud()));
-    await em.flush();
+    const s = seeder(orm);
+    const [instance] = (await s.instances(await s.project(await s.cloud()), 1)) as [Instance];
 
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/data-mover-process.ts'], {
       env: { ...process.env, DATABASE_URL: url, MOVER_NAME: 'doomed' },
@@ -136,10 +130,8 @@ describe('task engine', () => {
   });
 
   it('cancels a running task cooperatively and runs its cleanup', async () => {
-    const em = systemFork(orm);
-    const s = seed(em);
-    const instance = s.instance(s.project(s.cloud()));
-    await em.flush();
+    const s = seeder(orm);
+    const [instance] = (await s.instances(await s.project(await s.cloud()), 1)) as [Instance];
     let cleanedUp = false;
     movers.push(await startDataMover({
       orm, databaseUrl: url, hooks, name: 'canceller',
@@ -167,16 +159,16 @@ describe('task engine', () => {
   });
 
   it('elects one scheduler leader among two processes: scheduled tasks are created once; missed windows fail', async () => {
+    const s = seeder(orm);
+    const project = await s.project(await s.cloud());
+    const covered = await s.instances(project, 5);
+    const instance = covered[0]!;
     const em = systemFork(orm);
-    const s = seed(em);
-    const project = s.project(s.cloud());
-    const instance = s.instance(project);
-    const late = em.create(Task, { type: 'BACKUP', project: instance.project, instance, deadline: new Date(Date.now() - 1000) });
+    const late = em.create(Task, { type: 'BACKUP', project: project.id, instance: instance.id, deadline: new Date(Date.now() - 1000) });
     // A policy whose run started a minute ago, with a 30-minute window, covering 5 instances.
     const at = new Date(Date.now() - 60_000);
     const hhmm = `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}`;
     const policy = em.create(Policy, { name: `nightly-${Date.now()}`, schedules: [{ timesOfDay: [hhmm], windowMinutes: 30 }], rules: [{ projectId: project.id }] });
-    const covered = [instance, ...Array.from({ length: 4 }, () => s.instance(project))];
     await em.flush();
     const options = { orm, databaseUrl: url, hooks, tickMs: 60_000, lookaheadMs: 0 };
     const a = await startScheduler(options);

@@ -3,7 +3,7 @@ import { Task, type Instance, type Project } from '../../src/db/entities/index.t
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { checkQuotas, describeFinding, type QuotaRequest } from '../../src/engine/quotas/quota-check.ts';
 import { createTestDatabase } from '../helpers/database.ts';
-import { seed } from '../helpers/seed.ts';
+import { seeder } from '../helpers/seed.ts';
 
 describe('quota admission', () => {
   let orm: Orm;
@@ -30,15 +30,13 @@ describe('quota admission', () => {
   }
 
   it('admits exactly the hard limit out of 200 concurrent requests', async () => {
-    const em = systemFork(orm);
-    const s = seed(em);
-    const project = s.project(s.cloud());
-    const instance = s.instance(project);
-    s.quota({ action: 'BACKUP', scope: 'PROJECT', measure: 'COUNT', windowSeconds: 3600, hardLimit: 37n }, [project]);
-    await em.flush();
+    const s = seeder(orm);
+    const project = await s.project(await s.cloud());
+    const [instance] = await s.instances(project, 1);
+    await s.quota({ action: 'BACKUP', scope: 'PROJECT', measure: 'COUNT', windowSeconds: 3600, hardLimit: 37n }, [project]);
 
-    const req: QuotaRequest = { action: 'BACKUP', projectId: project.id, instanceId: instance.id, bytes: 10n };
-    const decisions = await Promise.all(Array.from({ length: 200 }, () => tryStart(req, instance, project)));
+    const req: QuotaRequest = { action: 'BACKUP', projectId: project.id, instanceId: instance!.id, bytes: 10n };
+    const decisions = await Promise.all(Array.from({ length: 200 }, () => tryStart(req, instance!, project)));
 
     expect(decisions.filter((d) => d.admitted)).toHaveLength(37);
     expect(await systemFork(orm).count(Task, { project: project.id })).toBe(37);
@@ -47,12 +45,10 @@ describe('quota admission', () => {
   });
 
   it('alerts past the soft limit, refuses past the hard one, per instance and in bytes', async () => {
-    const em = systemFork(orm);
-    const s = seed(em);
-    const project = s.project(s.cloud());
-    const [a, b] = [s.instance(project), s.instance(project)];
-    s.quota({ action: 'BACKUP', scope: 'INSTANCE', measure: 'BYTES', windowSeconds: 86400, softLimit: 150n, hardLimit: 250n }, [project]);
-    await em.flush();
+    const s = seeder(orm);
+    const project = await s.project(await s.cloud());
+    const [a, b] = (await s.instances(project, 2)) as [Instance, Instance];
+    await s.quota({ action: 'BACKUP', scope: 'INSTANCE', measure: 'BYTES', windowSeconds: 86400, softLimit: 150n, hardLimit: 250n }, [project]);
     const req = (instance: Instance, bytes: bigint): QuotaRequest => ({ action: 'BACKUP', projectId: project.id, instanceId: instance.id, bytes });
 
     expect(await tryStart(req(a, 100n), a, project)).toMatchObject({ admitted: true, alerts: [] });
@@ -68,15 +64,15 @@ describe('quota admission', () => {
   });
 
   it('does not count failed or cancelled tasks, nor tasks outside the window, nor other actions', async () => {
+    const s = seeder(orm);
+    const project = await s.project(await s.cloud());
+    const [instance] = (await s.instances(project, 1)) as [Instance];
+    await s.quota({ action: 'BACKUP', scope: 'PROJECT', measure: 'COUNT', windowSeconds: 3600, hardLimit: 1n }, [project]);
     const em = systemFork(orm);
-    const s = seed(em);
-    const project = s.project(s.cloud());
-    const instance = s.instance(project);
-    s.quota({ action: 'BACKUP', scope: 'PROJECT', measure: 'COUNT', windowSeconds: 3600, hardLimit: 1n }, [project]);
-    em.create(Task, { type: 'BACKUP', project, instance, state: 'FAILED' });
-    em.create(Task, { type: 'BACKUP', project, instance, state: 'CANCELLED' });
-    em.create(Task, { type: 'BACKUP', project, instance, state: 'SUCCEEDED', createdAt: new Date(Date.now() - 2 * 3600_000) });
-    em.create(Task, { type: 'RESTORE', project, instance });
+    em.create(Task, { type: 'BACKUP', project: project.id, instance: instance.id, state: 'FAILED' });
+    em.create(Task, { type: 'BACKUP', project: project.id, instance: instance.id, state: 'CANCELLED' });
+    em.create(Task, { type: 'BACKUP', project: project.id, instance: instance.id, state: 'SUCCEEDED', createdAt: new Date(Date.now() - 2 * 3600_000) });
+    em.create(Task, { type: 'RESTORE', project: project.id, instance: instance.id });
     await em.flush();
     const req: QuotaRequest = { action: 'BACKUP', projectId: project.id, instanceId: instance.id, bytes: 0n };
     expect((await tryStart(req, instance, project)).admitted).toBe(true);
@@ -84,13 +80,12 @@ describe('quota admission', () => {
   });
 
   it('previews without locking or creating anything', async () => {
-    const em = systemFork(orm);
-    const s = seed(em);
-    const project = s.project(s.cloud());
-    const other = s.project(project.cloud);
-    const instance = s.instance(project);
-    s.quota({ action: 'RESTORE', scope: 'PROJECT', measure: 'COUNT', windowSeconds: 60, hardLimit: 0n }, [project]);
-    await em.flush();
+    const s = seeder(orm);
+    const cloud = await s.cloud();
+    const project = await s.project(cloud);
+    const other = await s.project(cloud);
+    const [instance] = (await s.instances(project, 1)) as [Instance];
+    await s.quota({ action: 'RESTORE', scope: 'PROJECT', measure: 'COUNT', windowSeconds: 60, hardLimit: 0n }, [project]);
     const preview = await checkQuotas(systemFork(orm), { action: 'RESTORE', projectId: project.id, instanceId: instance.id, bytes: 0n }, new Date(), { lock: false });
     expect(preview.admitted).toBe(false);
     expect(await systemFork(orm).count(Task, { project: project.id })).toBe(0);

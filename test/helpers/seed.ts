@@ -1,10 +1,9 @@
 // A small seed DSL over a system fork, so tests read as specifications:
 // `const s = seeder(t.services.orm); const c = await s.cloud(); const p = await s.project(c)…`
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
-  AvailabilityZone, BackupDestination, Cloud, Flavor, Image, Instance, Policy, Project, Quota, Volume, type Visibility,
+  AvailabilityZone, BackupDestination, Cloud, Flavor, Image, Instance, NodeConfiguration, Policy, Project, Quota, Volume, type Visibility,
 } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import type { Orm } from '../../src/db/orm.ts';
@@ -37,9 +36,9 @@ export function seeder(orm: Orm) {
       await e.flush();
       return p;
     },
-    async zone(cloud: Cloud, opts: { visibility?: Visibility; projects?: Project[] } = {}) {
+    async zone(cloud: Cloud, opts: { visibility?: Visibility; projects?: Project[]; nodeConfiguration?: NodeConfiguration } = {}) {
       const e = em();
-      const z = e.create(AvailabilityZone, { cloud: cloud.id, name: next('zone'), visibility: opts.visibility ?? 'ALL_PROJECTS' });
+      const z = e.create(AvailabilityZone, { cloud: cloud.id, name: next('zone'), visibility: opts.visibility ?? 'ALL_PROJECTS', nodeConfiguration: opts.nodeConfiguration?.id });
       for (const p of opts.projects ?? []) z.projects.add(e.getReference(Project, p.id));
       await e.flush();
       return z;
@@ -63,11 +62,9 @@ export function seeder(orm: Orm) {
       await e.flush();
       return d;
     },
-    async policy(opts: { visibility?: Visibility; projects?: Project[]; name?: string; destination?: BackupDestination } = {}) {
+    async policy(opts: { visibility?: Visibility; projects?: Project[]; name?: string } = {}) {
       const e = em();
-      const p = e.create(Policy, {
-        name: opts.name ?? next('policy'), visibility: opts.visibility ?? 'ALL_PROJECTS', schedules: [{ timesOfDay: ['01:00'], windowMinutes: 60 }], destination: opts.destination?.id,
-      });
+      const p = e.create(Policy, { name: opts.name ?? next('policy'), visibility: opts.visibility ?? 'ALL_PROJECTS', schedules: [{ timesOfDay: ['01:00'], windowMinutes: 60 }] });
       for (const pr of opts.projects ?? []) p.projects.add(e.getReference(Project, pr.id));
       await e.flush();
       return p;
@@ -91,32 +88,19 @@ export function seeder(orm: Orm) {
       await e.flush();
       return out;
     },
-    save,
-  };
-}
-
-// The engine tests' seed (from main): rows created in the given (system) fork, flushed by the caller:
-//   const s = seed(em); const cloud = s.cloud(); const p = s.project(cloud); s.instance(p) …
-export function seed(em: EntityManager) {
-  // Unique across calls (names are unique in several tables).
-  const next = () => randomUUID().slice(0, 8);
-  return {
-    cloud(over: Partial<Cloud> = {}) {
-      return em.create(Cloud, { name: `cloud-${next()}`, keystoneUrl: 'http://keystone.test:5000/v3', region: 'RegionOne', ...over });
+    async nodeConfiguration(name = next('node-config')) {
+      const e = em();
+      const nc = e.create(NodeConfiguration, { name });
+      await e.flush();
+      return nc;
     },
-    project(cloud: Cloud, over: Partial<Project> = {}) {
-      return em.create(Project, { cloud, externalId: randomUUID().replaceAll('-', ''), name: `project-${next()}`, ...over });
-    },
-    instance(project: Project, over: Partial<Instance> = {}) {
-      return em.create(Instance, { cloud: project.cloud, project, externalId: randomUUID(), name: `vm-${next()}`, ...over });
-    },
-    volume(instance: Instance, sizeBytes: bigint, over: Partial<Volume> = {}) {
-      return em.create(Volume, { cloud: instance.cloud, project: instance.project, instance, externalId: randomUUID(), name: `vol-${next()}`, sizeBytes, ...over });
-    },
-    quota(over: Partial<Quota> & Pick<Quota, 'action' | 'scope' | 'measure' | 'windowSeconds'>, projects: Project[]) {
-      const q = em.create(Quota, { name: `quota-${next()}`, ...over });
-      q.projects.set(projects);
+    async quota(rule: Pick<Quota, 'action' | 'scope' | 'measure' | 'windowSeconds'> & Partial<Pick<Quota, 'softLimit' | 'hardLimit'>>, projects: Project[]) {
+      const e = em();
+      const q = e.create(Quota, { name: next('quota'), ...rule });
+      for (const p of projects) q.projects.add(e.getReference(Project, p.id));
+      await e.flush();
       return q;
     },
+    save,
   };
 }

@@ -7,7 +7,7 @@ import { systemFork } from '../../src/db/orm.ts';
 import { Channels, type TaskEvent } from '../../src/events/channels.ts';
 import { notify } from '../../src/events/pubsub.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { gid, seed, seeder } from '../helpers/seed.ts';
+import { gid, seeder } from '../helpers/seed.ts';
 import { op } from '../helpers/ops.ts';
 import * as G from '../generated/graphql.ts';
 
@@ -92,11 +92,9 @@ describe('task trigger mutations', () => {
   });
 
   it('refuses a backup over a hard quota (nothing created) and alerts on a soft one', async () => {
-    const em = systemFork(t.services.orm);
-    const s = seed(em);
-    const [vm] = await seeder(t.services.orm).instances(projectB, 1, { name: 'vm-quota' });
-    s.quota({ action: 'BACKUP', scope: 'INSTANCE', measure: 'COUNT', windowSeconds: 3600, softLimit: 1n, hardLimit: 2n }, [projectB]);
-    await em.flush();
+    const s = seeder(t.services.orm);
+    const [vm] = await s.instances(projectB, 1, { name: 'vm-quota' });
+    await s.quota({ action: 'BACKUP', scope: 'INSTANCE', measure: 'COUNT', windowSeconds: 3600, softLimit: 1n, hardLimit: 2n }, [projectB]);
     const alerts = await t.services.pubsub.subscribe<{ projectId: string; used: string; softLimit: string }>(Channels.quotaAlert);
     const first = await t.gql(operator, START_BACKUP, { input: { instanceId: gid('Instance', vm!.id) } });
     expect(first.data.startBackup.userErrors).toEqual([]);

@@ -11,7 +11,7 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { Cloud, Instance, NodeConfiguration, ServiceAccount, Task, type Project } from '../../src/db/entities/index.ts';
+import { Cloud, Instance, ServiceAccount, Task, type Project } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import { Channels, type QuotaAlertEvent, type TaskEvent } from '../../src/events/channels.ts';
 import { PgPubSub } from '../../src/events/pubsub.ts';
@@ -165,10 +165,8 @@ describe('subscriptions across two API processes', () => {
     const cloud = await s.cloud();
     // Jobs of this cloud go to data movers of this node configuration only: B's own data mover
     // (serve runs one) leaves them alone; the test's "engine" serves them.
-    const em = systemFork(t.services.orm);
-    em.create(NodeConfiguration, { name: 'nc-test' });
-    await em.flush();
-    await em.nativeUpdate(Cloud, { id: cloud.id }, { nodeConfiguration: (await em.findOneOrFail(NodeConfiguration, { name: 'nc-test' })).id });
+    const nc = await s.nodeConfiguration('nc-test');
+    await systemFork(t.services.orm).nativeUpdate(Cloud, { id: cloud.id }, { nodeConfiguration: nc.id });
     projectA = await s.project(cloud, 'project-a');
     projectB = await s.project(cloud, 'project-b');
     const dest = await s.destination();
