@@ -5,6 +5,8 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   serve: () => import('./serve.ts'),
   repo: () => import('./engine/repository/cli.ts'),
   migrate: () => import('./db/migrate-cli.ts'),
+  'service-account': () => import('./auth/cli.ts'),
+  'signing-key': () => import('./auth/signing-key-cli.ts'),
 };
 
 const load = commands[command];

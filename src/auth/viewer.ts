@@ -11,12 +11,16 @@ export type Viewer = {
   role: Role;
   /** null: every project (ADMIN, OPERATOR, BILLING); else the TENANT's projects. */
   projectIds: string[] | null;
+  /** When the caller's token expires (graphql-ws closes the socket then). */
+  expiresAt?: Date;
 };
 
 export function scopeOf(viewer: Viewer | null): TenantScope {
   // No caller sees nothing: an empty list matches no project.
   return { projectIds: viewer ? viewer.projectIds : [] };
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function bearerToken(header: string | null | undefined): string | null {
   const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header?.trim() ?? '');
@@ -28,12 +32,15 @@ export async function viewerFromToken(tokens: TokenService, systemEm: EntityMana
   if (!token) return null;
   const claims = await tokens.verify(token);
   if (!claims) return null;
+  if (!UUID.test(claims.sub)) return null;
   const account = await systemEm.findOne(ServiceAccount, { id: claims.sub }, { populate: ['projects'] });
-  if (!account || !account.enabled) return null;
+  // Disabled, or disabled and enabled again, or secret rotated since the token was issued.
+  if (!account || !account.enabled || account.tokenGeneration !== claims.gen) return null;
   return {
     accountId: account.id,
     name: account.name,
     role: account.role,
     projectIds: account.role === 'TENANT' ? account.projects.getItems().map((p) => p.id) : null,
+    expiresAt: new Date(claims.exp * 1000),
   };
 }
