@@ -133,6 +133,9 @@ export class TokenService {
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
       if (typeof payload.sub !== 'string' || !Number.isSafeInteger(payload.gen)) return null;
+      // `maxTokenAge` bounds the age since `iat`, not the lifetime: refuse any token that was
+      // made to live longer than the service issues (a forged or misissued one).
+      if (payload.exp! - payload.iat! > this.settings.ttlSeconds + CLOCK_TOLERANCE_SECONDS) return null;
       return { sub: payload.sub, gen: payload.gen as number, exp: payload.exp! };
     } catch {
       return null;
