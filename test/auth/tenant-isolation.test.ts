@@ -165,7 +165,7 @@ describe('tenant isolation', () => {
       if (idPaths.length === 0) continue;
       probedMutations++;
       // All IDs foreign; then each ID alone foreign, the others tenant A's own.
-      const variants: Filler['choose'][] = [allForeign, ...(idPaths.length > 1 ? idPaths.map((p) => (path: string) => (path === p ? 'foreign' : 'own') as const) : [])];
+      const variants: Filler['choose'][] = [allForeign, ...(idPaths.length > 1 ? idPaths.map((p): Filler['choose'] => (path) => (path === p ? 'foreign' : 'own')) : [])];
       for (const [i, choose] of variants.entries()) {
         const before = await snapshot();
         const res = await probe(tenantA, 'mutation', field, { own, foreign, choose, optionalIds: true }, 1);
