@@ -9,7 +9,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemFork } from '../../src/db/orm.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { seedTenants, type Seed } from '../helpers/seed.ts';
+import { seedTenants, type Seed } from '../helpers/tenant-seed.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -87,7 +87,7 @@ describe('strongbox service-account (CLI)', () => {
     expect(fresh.clientSecret).not.toBe(creds.clientSecret);
     expect((await token(creds)).body.error).toBe('invalid_client');
     expect((await token(fresh)).status).toBe(200);
-  });
+  }, 240_000);
 
   it('creates an ADMIN without projects, and refuses bad input with a message and exit code', async () => {
     const admin = await cli('create', '--name', 'msp-admin', '--role', 'ADMIN');
@@ -102,11 +102,16 @@ describe('strongbox service-account (CLI)', () => {
       [['create', '--name', 'msp-admin', '--role', 'ADMIN'], 1, /exists/],
       [['disable', 'nobody'], 1, /no service account/],
     ] as const;
-    for (const [args, code, message] of cases) {
-      const res = await cli(...args);
-      expect(res.code, args.join(' ')).toBe(code);
-      expect(res.stderr).toMatch(message);
-      expect(res.stdout).toBe('');
+    // Three at a time: each is a Node process starting tsx.
+    for (let i = 0; i < cases.length; i += 3) {
+      const batch = cases.slice(i, i + 3);
+      const results = await Promise.all(batch.map(([args]) => cli(...args)));
+      for (const [j, res] of results.entries()) {
+        const [args, code, message] = batch[j]!;
+        expect(res.code, args.join(' ')).toBe(code);
+        expect(res.stderr).toMatch(message);
+        expect(res.stdout).toBe('');
+      }
     }
-  });
+  }, 240_000);
 });

@@ -4,7 +4,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemFork } from '../../src/db/orm.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { seedTenants, type Seed } from '../helpers/seed.ts';
+import { seedTenants, type Seed } from '../helpers/tenant-seed.ts';
 
 const CREATE = `mutation($input: ServiceAccountCreateInput!) {
   serviceAccountCreate(input: $input) { clientSecret serviceAccount { id name role enabled clientId projectIds } userErrors { code field message } } }`;

@@ -17,7 +17,7 @@ import { schema } from '../../src/graphql/schema.ts';
 import { listen } from '../../src/server.ts';
 import { startTestApp, type GqlResult, type TestApp } from '../helpers/app.ts';
 import { operation, selection, type Filler, type IdMap } from '../helpers/probe.ts';
-import { globalIds, rowIds, seedTenants, type Seed } from '../helpers/seed.ts';
+import { globalIds, rowIds, seedTenants, type Seed } from '../helpers/tenant-seed.ts';
 
 type Field = GraphQLField<unknown, unknown>;
 
@@ -85,6 +85,7 @@ describe('tenant isolation', () => {
       for (const optionalIds of [false, true]) {
         const fill: Filler = { own, foreign, choose: allForeign, optionalIds };
         const res = await probe(tenantA, 'query', field, fill, 3);
+        if (process.env.PROBE_DEBUG) console.log('Q', field.name, optionalIds, JSON.stringify(res).slice(0, 300));
         expect(leaks(res), `${field.name} (optional IDs: ${optionalIds}) ${JSON.stringify(res).slice(0, 400)}`).toEqual([]);
         adminLeaks.push(...leaks(await probe(admin, 'query', field, { own, foreign, choose: allForeign, optionalIds: false }, 3)));
       }
@@ -132,6 +133,7 @@ describe('tenant isolation', () => {
         res = await t.gql(tenantA, `query($id: ID!) { node(id: $id) { __typename ... on ${typename} ${selection(type, d)} } }`, { id });
         if (!(res.errors?.some((e) => /cost|complex|depth|limit/i.test(e.message)) && res.data == null)) break;
       }
+      if (process.env.PROBE_DEBUG) console.log('N', typename, JSON.stringify(res).slice(0, 600));
       expect(leaks(res), `${typename} ${JSON.stringify(res).slice(0, 400)}`).toEqual([]);
     }
   });
@@ -170,6 +172,7 @@ describe('tenant isolation', () => {
         const before = await snapshot();
         const res = await probe(tenantA, 'mutation', field, { own, foreign, choose, optionalIds: true }, 1);
         const what = `${field.name} variant ${i} ${JSON.stringify(res).slice(0, 400)}`;
+        if (process.env.PROBE_DEBUG) console.log('M', what);
         expect(refused(res, field.name), what).toBe(true);
         expect(leaks(res), what).toEqual([]);
         expect(await snapshot(), what).toEqual(before);
