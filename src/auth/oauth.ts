@@ -25,10 +25,12 @@ function formDecode(value: string | undefined): string | undefined {
   }
 }
 
+const MAX_BODY = 4096;
+
 async function readCredentials(request: Request): Promise<Record<string, string>> {
   const type = request.headers.get('content-type') ?? '';
   const text = await request.text();
-  if (text.length > 4096) return {};
+  if (text.length > MAX_BODY) return {};
   if (type.includes('application/json')) {
     const body = JSON.parse(text);
     return body && typeof body === 'object' ? Object.fromEntries(Object.entries(body).filter(([, v]) => typeof v === 'string')) as Record<string, string> : {};
@@ -38,6 +40,7 @@ async function readCredentials(request: Request): Promise<Record<string, string>
 
 export async function tokenEndpoint(services: Services, request: Request): Promise<Response> {
   if (request.method !== 'POST') return oauthError(405, 'invalid_request', 'use POST');
+  if (Number(request.headers.get('content-length') ?? 0) > MAX_BODY) return oauthError(413, 'invalid_request', 'body too large');
   let params: Record<string, string>;
   try {
     params = await readCredentials(request);

@@ -81,6 +81,12 @@ describe('POST /oauth/token', () => {
     }
   });
 
+  it('refuses an oversized body with 413 before reading credentials', async () => {
+    const res = await form({ grant_type: 'client_credentials', client_id: creds.clientId, client_secret: creds.clientSecret, pad: 'x'.repeat(5000) });
+    expect(res.status).toBe(413);
+    expect((await res.json()).error).toBe('invalid_request');
+  });
+
   it('answers GET with 405', async () => {
     const res = await t.fetch('/oauth/token');
     expect(res.status).toBe(405);
