@@ -11,7 +11,7 @@ import { Roles, ServiceAccount, type Role } from '../db/entities/index.ts';
 import { systemFork } from '../db/orm.ts';
 import { startServices } from '../services.ts';
 import {
-  createServiceAccount, findServiceAccount, resolveProjectIds, rotateSecret, ServiceAccountError, setEnabled,
+  auditAccountChange, createServiceAccount, findServiceAccount, resolveProjectIds, rotateSecret, ServiceAccountError, setEnabled,
 } from './service-accounts.ts';
 
 const usage = `usage: strongbox service-account <command>
@@ -55,7 +55,10 @@ export async function run(argv: string[]): Promise<number> {
       case 'create': {
         const created = await em.transactional(async (tx) => {
           const projectIds = await resolveProjectIds(tx, values.project ?? []);
-          return createServiceAccount(tx, { name: values.name!, role: values.role as Role, projectIds });
+          const created = await createServiceAccount(tx, { name: values.name!, role: values.role as Role, projectIds });
+          auditAccountChange(tx, null, 'service-account.create', created.account, { projectIds });
+          await tx.flush();
+          return created;
         });
         out({ clientId: created.clientId, clientSecret: created.clientSecret });
         break;
@@ -75,12 +78,17 @@ export async function run(argv: string[]): Promise<number> {
       case 'enable': {
         const account = await findServiceAccount(em, positionals[0]!);
         await setEnabled(em, account, sub === 'enable');
+        auditAccountChange(em, null, 'service-account.update', account, { enabled: account.enabled });
+        await em.flush();
         out({ clientId: account.clientId, enabled: account.enabled });
         break;
       }
       case 'rotate-secret': {
         const account = await findServiceAccount(em, positionals[0]!);
-        out(await rotateSecret(em, account));
+        const credentials = await rotateSecret(em, account);
+        auditAccountChange(em, null, 'service-account.rotate-secret', account);
+        await em.flush();
+        out(credentials);
         break;
       }
     }

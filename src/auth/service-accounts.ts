@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { Project, ServiceAccount, type Role } from '../db/entities/index.ts';
+import { AuditEntry, Project, ServiceAccount, type Role } from '../db/entities/index.ts';
 import { hashSecret } from './passwords.ts';
 
 export type NewServiceAccount = { name: string; role: Role; projectIds?: string[] };
@@ -128,4 +128,22 @@ export async function setProjects(em: EntityManager, account: ServiceAccount, pr
   for (const id of projectIds) if (!projects.some((p) => p.id === id)) throw ServiceAccountError.unknownProject(id);
   account.projects.set(projects);
   await em.flush();
+}
+
+/** Records who changed an account (never the secret). `actor` is null for the CLI. */
+export function auditAccountChange(
+  em: EntityManager,
+  actor: { accountId: string; name: string } | null,
+  action: 'service-account.create' | 'service-account.update' | 'service-account.rotate-secret',
+  account: ServiceAccount,
+  details: Record<string, unknown> = {},
+) {
+  em.create(AuditEntry, {
+    accountId: actor?.accountId,
+    accountName: actor?.name ?? 'cli',
+    action,
+    objectType: 'ServiceAccount',
+    objectId: account.id,
+    details: { name: account.name, role: account.role, ...details },
+  });
 }

@@ -5,7 +5,7 @@ import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { can } from '../auth/policy.ts';
 import {
-  createServiceAccount, resolveProjectIds, rotateSecret, ServiceAccountError, setEnabled, setProjects,
+  auditAccountChange, createServiceAccount, resolveProjectIds, rotateSecret, ServiceAccountError, setEnabled, setProjects,
 } from '../auth/service-accounts.ts';
 import { Roles, ServiceAccount } from '../db/entities/index.ts';
 import { builder } from './builder.ts';
@@ -116,6 +116,8 @@ builder.mutationField('serviceAccountCreate', (t) =>
       return mutate(ctx, async (em) => {
         const projectIds = await resolveProjectIds(em, refs);
         const created = await createServiceAccount(em, { name: input.name, role: input.role, projectIds });
+        auditAccountChange(em, ctx.viewer, 'service-account.create', created.account, { projectIds });
+        await em.flush();
         return { account: created.account, clientSecret: created.clientSecret, userErrors: [] };
       });
     },
@@ -137,6 +139,8 @@ builder.mutationField('serviceAccountUpdate', (t) =>
           if (!input.enabled && account.id === ctx.viewer!.accountId) throw ServiceAccountError.cannotDisableSelf();
           await setEnabled(em, account, input.enabled);
         }
+        auditAccountChange(em, ctx.viewer, 'service-account.update', account, { enabled: input.enabled ?? undefined, projectIds: refs ? account.projects.getItems().map((p) => p.id) : undefined });
+        await em.flush();
         return { account, userErrors: [] };
       });
     },
@@ -153,6 +157,8 @@ builder.mutationField('serviceAccountRotateSecret', (t) =>
       mutate(ctx, async (em) => {
         const account = await accountById(em, String(input.id));
         const { clientSecret } = await rotateSecret(em, account);
+        auditAccountChange(em, ctx.viewer, 'service-account.rotate-secret', account);
+        await em.flush();
         return { account, clientSecret, userErrors: [] };
       }),
   }),

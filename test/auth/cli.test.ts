@@ -114,4 +114,13 @@ describe('strongbox service-account (CLI)', () => {
       }
     }
   }, 240_000);
+
+  it('rotates the signing key: the new kid is served in the JWKS next to the old one', async () => {
+    const before = (await (await t.fetch('/.well-known/jwks.json')).json()).keys.map((k: { kid: string }) => k.kid);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'signing-key', 'rotate'], { cwd: root, env });
+    const { kid } = JSON.parse(stdout);
+    const after = (await (await t.fetch('/.well-known/jwks.json')).json()).keys.map((k: { kid: string }) => k.kid);
+    expect(after).toContain(kid);
+    for (const old of before) expect(after).toContain(old);
+  }, 120_000);
 });

@@ -2,6 +2,7 @@
 // secret shows once and its hash never.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditEntry } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { seedTenants, type Seed } from '../helpers/tenant-seed.ts';
@@ -108,6 +109,14 @@ describe('service accounts in GraphQL', () => {
       const node = await t.gql(token, `{ node(id: "${all[0].node.id}") { id } }`);
       expect(node.data?.node ?? null).toBeNull();
     }
+  });
+
+  it('audits every change with the acting account, without secrets', async () => {
+    const rows = await systemFork(t.services.orm).find(AuditEntry, { objectType: 'ServiceAccount', action: { $like: 'service-account.%' } });
+    const actions = new Set(rows.map((r) => r.action));
+    expect([...actions].sort()).toEqual(['service-account.create', 'service-account.rotate-secret', 'service-account.update']);
+    for (const r of rows) expect(r.accountName).toMatch(/^admin-/);
+    expect(JSON.stringify(rows.map((r) => r.details))).not.toMatch(/secret|scrypt/i);
   });
 
   it('never sends a secret hash', () => {
