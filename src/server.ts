@@ -12,6 +12,7 @@ import { bearerToken, viewerFromToken, type Viewer } from './auth/viewer.ts';
 import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
+import { limitPlugins } from './graphql/limits.ts';
 import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -35,11 +36,15 @@ export function createApp(services: Services): App {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services)],
+    plugins: [authRoutes(services), ...limitPlugins()],
+    maskedErrors: true,
+    // The cost rule depends on the variables, so a validation result cannot be reused.
+    parserAndValidationCache: { validationCache: false },
     context: async (initial) => {
-      // graphql-ws operations arrive authenticated by `listen` (onConnect/onSubscribe).
+      // graphql-ws operations have no Request: they arrive authenticated by `listen`
+      // (onConnect/onSubscribe), which puts their viewer in the initial context.
       if (WS_VIEWER in initial) return createContext(services, (initial as Record<typeof WS_VIEWER, Viewer | null>)[WS_VIEWER]);
-      const token = bearerToken(initial.request.headers.get('authorization'));
+      const token = bearerToken(initial.request?.headers.get('authorization'));
       const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), token);
       return createContext(services, viewer);
     },

@@ -13,6 +13,8 @@ export type Viewer = {
   projectIds: string[] | null;
   /** When the caller's token expires (graphql-ws closes the socket then). */
   expiresAt?: Date;
+  /** The account's token generation the caller authenticated under (see service-accounts.ts). */
+  tokenGeneration?: number;
 };
 
 export function scopeOf(viewer: Viewer | null): TenantScope {
@@ -32,15 +34,25 @@ export async function viewerFromToken(tokens: TokenService, systemEm: EntityMana
   if (!token) return null;
   const claims = await tokens.verify(token);
   if (!claims) return null;
-  if (!UUID.test(claims.sub)) return null;
-  const account = await systemEm.findOne(ServiceAccount, { id: claims.sub }, { populate: ['projects'] });
-  // Disabled, or disabled and enabled again, or secret rotated since the token was issued.
-  if (!account || !account.enabled || account.tokenGeneration !== claims.gen) return null;
+  const viewer = await viewerForAccount(systemEm, claims.sub, claims.gen);
+  return viewer && { ...viewer, expiresAt: new Date(claims.exp * 1000) };
+}
+
+/**
+ * The account as a viewer, re-read from the database: null when it is gone, disabled, or its
+ * token generation moved on (disabled and enabled again, secret rotated). Long-lived
+ * operations (subscriptions) call it before each event with the viewer's `tokenGeneration`.
+ */
+export async function viewerForAccount(systemEm: EntityManager, accountId: string, tokenGeneration?: number): Promise<Viewer | null> {
+  if (!UUID.test(accountId)) return null;
+  const account = await systemEm.findOne(ServiceAccount, { id: accountId }, { populate: ['projects'] });
+  if (!account || !account.enabled) return null;
+  if (tokenGeneration !== undefined && account.tokenGeneration !== tokenGeneration) return null;
   return {
     accountId: account.id,
     name: account.name,
     role: account.role,
     projectIds: account.role === 'TENANT' ? account.projects.getItems().map((p) => p.id) : null,
-    expiresAt: new Date(claims.exp * 1000),
+    tokenGeneration: account.tokenGeneration,
   };
 }

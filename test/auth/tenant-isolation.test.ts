@@ -185,7 +185,10 @@ describe('tenant isolation', () => {
     const subs = fields(schema.getSubscriptionType());
     const server = await listen(t.services, '127.0.0.1', 0);
     const client = createClient({ url: server.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${tenantA}` }, retryAttempts: 0 });
+    // Positive control: ADMIN subscribes to the same operations and must receive the events.
+    const control = createClient({ url: server.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${admin}` }, retryAttempts: 0 });
     const received: { field: string; payload: unknown }[] = [];
+    const controlReceived: unknown[] = [];
     const stops: (() => void)[] = [];
     try {
       for (const field of subs) {
@@ -196,6 +199,7 @@ describe('tenant isolation', () => {
             error: () => {},
             complete: () => {},
           }));
+          stops.push(control.subscribe(op, { next: (payload) => controlReceived.push(payload), error: () => {}, complete: () => {} }));
         }
       }
       if (subs.length > 0) {
@@ -205,6 +209,8 @@ describe('tenant isolation', () => {
           await probe(operator, 'mutation', field, { own, foreign, choose: allForeign, optionalIds: true }, 0);
         }
         await new Promise((r) => setTimeout(r, 1500));
+        if (process.env.PROBE_DEBUG) console.log('S', subs.map((f) => f.name), 'tenant', JSON.stringify(received).slice(0, 600), 'admin', controlReceived.length, JSON.stringify(controlReceived).slice(0, 300));
+        expect(controlReceived.length).toBeGreaterThan(0);
       }
       for (const r of received) {
         expect(leaks(r.payload as GqlResult), `${r.field}: ${JSON.stringify(r.payload).slice(0, 300)}`).toEqual([]);
@@ -214,6 +220,7 @@ describe('tenant isolation', () => {
     } finally {
       for (const stop of stops) stop();
       await client.dispose();
+      await control.dispose();
       await server.close();
     }
   });
