@@ -270,6 +270,31 @@ describe('subscriptions across two API processes', () => {
     }
   });
 
+  it('cancelling a running backup through A stops it on its data mover; B hears CANCELLED', async () => {
+    const executors: Executors = {
+      async BACKUP(ctx) {
+        await ctx.phase('export');
+        // Work until told to stop: the runner aborts the signal once cancelRequested is seen.
+        await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      },
+    };
+    const mover = await startDataMover({ orm: t.services.orm, databaseUrl: t.databaseUrl, executors, hooks: publishingHooks(engine), nodeConfiguration: 'nc-test', concurrency: 1 });
+    try {
+      const sub = wsSubscribe(wsClient(operator), `subscription { taskUpdates { id state phase cancelRequested } }`);
+      await untilListening(sub, () => engine.publish(Channels.task, stateEvent(taskA)));
+      const started = await t.gql(operator, `mutation($i: ID!) { startBackup(input: {instanceId: $i}) { task { id } } }`, { i: gid('Instance', vmA.id) });
+      const id = started.data.startBackup.task.id;
+      await readUntil(sub, (r) => r.data?.taskUpdates?.id === id && r.data.taskUpdates.phase === 'export');
+      const cancel = await t.gql(operator, `mutation($id: ID!) { cancelTask(input: {taskId: $id}) { task { state cancelRequested } userErrors { code } } }`, { id });
+      expect(cancel.data.cancelTask).toEqual({ task: { state: 'RUNNING', cancelRequested: true }, userErrors: [] });
+      const stopped = await readUntil(sub, (r) => r.data?.taskUpdates?.id === id && r.data.taskUpdates.state === 'CANCELLED');
+      expect(stopped.data.taskUpdates.cancelRequested).toBe(true);
+      await sub.return!();
+    } finally {
+      await mover.stop();
+    }
+  });
+
   it('shows fresh data on the second event after a database change (no stale loader or identity map)', async () => {
     const sub = wsSubscribe(wsClient(operator), `subscription($id: ID!) { taskProgress(taskId: $id) { task { phase instance { name } project { name } } } }`, { id: gid('Task', taskA.id) });
     const first = await untilListening(sub, () => engine.publish(Channels.task, stateEvent(taskA)));
