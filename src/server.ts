@@ -3,10 +3,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { GraphQLError } from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { jwksEndpoint, tokenEndpoint } from './auth/oauth.ts';
-import { bearerToken, viewerFromToken } from './auth/viewer.ts';
+import { bearerToken, viewerFromToken, type Viewer } from './auth/viewer.ts';
 import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
@@ -38,9 +40,11 @@ export function createApp(services: Services): App {
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },
-    context: async ({ request }) => {
-      // graphql-ws operations have no Request: `listen` puts their viewer in the context.
-      const token = bearerToken(request?.headers.get('authorization'));
+    context: async (initial) => {
+      // graphql-ws operations have no Request: they arrive authenticated by `listen`
+      // (onConnect/onSubscribe), which puts their viewer in the initial context.
+      if (WS_VIEWER in initial) return createContext(services, (initial as Record<typeof WS_VIEWER, Viewer | null>)[WS_VIEWER]);
+      const token = bearerToken(initial.request?.headers.get('authorization'));
       const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), token);
       return createContext(services, viewer);
     },
@@ -49,28 +53,84 @@ export function createApp(services: Services): App {
 
 export type RunningServer = { url: string; server: Server; close(): Promise<void> };
 
+/** Where `listen` hands the socket's viewer to yoga's context function. */
+const WS_VIEWER = Symbol('strongbox.wsViewer');
+
+/** How often an open socket re-checks its account (disabled, secret rotated, projects changed). */
+const REVALIDATE_MS = 30_000;
+
+type SocketAuth = { token: string | null; viewer: Viewer | null; timers: NodeJS.Timeout[] };
+
+function connectionToken(connectionParams: unknown): string | null {
+  const header = (connectionParams as Record<string, unknown> | undefined)?.authorization;
+  return typeof header === 'string' ? bearerToken(header) : null;
+}
+
 export async function listen(services: Services, host: string, port: number): Promise<RunningServer> {
   const app = createApp(services);
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  const resolveViewer = (token: string | null) => viewerFromToken(services.tokens, systemFork(services.orm), token);
+  const auth = new WeakMap<object, SocketAuth>();
+  const forbid = (socket: WebSocket, reason: string) => {
+    if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, reason);
+  };
+
   const ws = useServer(
     {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
+      // The socket is authenticated once, here: no valid token → closed with 4403 Forbidden.
+      onConnect: async (ctx) => {
+        const token = connectionToken(ctx.connectionParams);
+        const viewer = await resolveViewer(token);
+        if (!viewer) return false;
+        const socket = ctx.extra.socket;
+        const state: SocketAuth = { token, viewer, timers: [] };
+        // Close when the token expires; a client reconnects with a fresh token.
+        if (viewer.expiresAt) {
+          state.timers.push(setTimeout(() => forbid(socket, 'Forbidden: token expired'), Math.max(0, viewer.expiresAt.getTime() - Date.now())));
+        }
+        // Revocation also reaches sockets that only listen.
+        state.timers.push(setInterval(async () => {
+          const current = await resolveViewer(token).catch(() => null);
+          if (!current) forbid(socket, 'Forbidden: token revoked');
+          else state.viewer = current;
+        }, REVALIDATE_MS));
+        for (const t of state.timers) t.unref();
+        auth.set(ctx, state);
+        return true;
+      },
+      onClose: (ctx) => {
+        for (const t of auth.get(ctx)?.timers ?? []) clearTimeout(t);
+      },
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
-        const document = parse(params.query);
+        const state = auth.get(ctx);
+        // Re-read the account for every operation: a disabled account's socket stops at once.
+        const viewer = state ? await resolveViewer(state.token) : null;
+        if (!viewer) {
+          setImmediate(() => forbid(ctx.extra.socket, 'Forbidden: token revoked'));
+          return [new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        state!.viewer = viewer;
+        const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
+          ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, [WS_VIEWER]: viewer,
+        });
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (e) {
+          return [e instanceof GraphQLError ? e : new GraphQLError('malformed query')];
+        }
+        // The same validation rules as HTTP (cost, depth, aliases...).
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
-        const connectionParams = (ctx.connectionParams ?? {}) as Record<string, unknown>;
-        const header = typeof connectionParams.authorization === 'string' ? connectionParams.authorization : undefined;
-        const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), bearerToken(header));
         return {
           schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: { ...(await contextFactory()), ...createContext(services, viewer) },
+          contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
       },

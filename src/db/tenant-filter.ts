@@ -13,6 +13,9 @@ const visibleToProjects = new Set(['Policy', 'BackupDestination', 'AvailabilityZ
 export function tenantCondition(entityName: string, scope: TenantScope): Dictionary {
   const ids = scope.projectIds;
   if (ids === null) return {};
+  // No project at all (no caller, or a tenant whose projects are gone): match nothing. Not
+  // `$in: []`, which MikroORM renders as invalid SQL (`in ()`) inside join conditions.
+  if (ids.length === 0) return entityName === 'Project' || ownedByProject.has(entityName) || visibleToProjects.has(entityName) ? { id: null } : {};
   if (entityName === 'Project') return { id: { $in: ids } };
   if (ownedByProject.has(entityName)) return { project: { $in: ids } };
   if (visibleToProjects.has(entityName)) {

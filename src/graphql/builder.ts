@@ -6,6 +6,7 @@ import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
+import { can, type Action } from '../auth/policy.ts';
 import type { Role } from '../db/entities/index.ts';
 import type { Context } from './context.ts';
 
@@ -16,6 +17,9 @@ export const builder = new SchemaBuilder<{
     authenticated: boolean;
     /** The caller has one of these roles. */
     role: Role[];
+    /** The caller's role is allowed this action (src/auth/policy.ts); project-level checks
+     *  happen in the resolver with `can(ctx.viewer, action, projectId)`. */
+    can: Action;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
@@ -33,6 +37,7 @@ export const builder = new SchemaBuilder<{
     authScopes: (ctx) => ({
       authenticated: ctx.viewer !== null,
       role: (roles) => ctx.viewer !== null && roles.includes(ctx.viewer.role),
+      can: (action) => can(ctx.viewer, action),
     }),
     unauthorizedError: (_parent, ctx) =>
       new GraphQLError(ctx.viewer ? 'not allowed' : 'authentication required', {

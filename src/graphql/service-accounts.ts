@@ -1,27 +1,70 @@
-// Service accounts through the API (ADMIN only). The client secret is in the payload once.
-import { createServiceAccount, ServiceAccountError } from '../auth/service-accounts.ts';
+// Service accounts through the API (ADMIN only, action `account:manage`): create, list,
+// enable/disable, change projects, rotate the secret. A client secret appears in a payload
+// exactly once (create, rotate); the stored hash never leaves the database.
+import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import { GraphQLError } from 'graphql';
+import { can } from '../auth/policy.ts';
+import {
+  auditAccountChange, createServiceAccount, resolveProjectIds, rotateSecret, ServiceAccountError, setEnabled, setProjects,
+} from '../auth/service-accounts.ts';
 import { Roles, ServiceAccount } from '../db/entities/index.ts';
 import { builder } from './builder.ts';
+import type { Context } from './context.ts';
 import { UserErrorRef, type UserError } from './user-errors.ts';
 
 export const RoleEnum = builder.enumType('Role', { values: Roles });
 
-export const ServiceAccountRef = builder.objectRef<ServiceAccount>('ServiceAccount').implement({
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Accounts by database ID, for an ADMIN only (anyone else gets nulls: no existence leak). */
+async function loadAccounts(ids: readonly string[], ctx: Context): Promise<(ServiceAccount | null)[]> {
+  const valid = ids.filter((id) => UUID.test(id));
+  if (!can(ctx.viewer, 'account:manage') || valid.length === 0) return ids.map(() => null);
+  const rows = await ctx.em.find(ServiceAccount, { id: { $in: valid } });
+  return ids.map((id) => rows.find((r) => r.id === id) ?? null);
+}
+
+export const ServiceAccountRef = builder.node(builder.objectRef<ServiceAccount>('ServiceAccount'), {
+  id: { resolve: (a) => a.id },
+  loadMany: (ids, ctx) => loadAccounts(ids, ctx),
+  description: 'An API client. Its secret is shown once, at creation or rotation',
   fields: (t) => ({
     name: t.exposeString('name'),
     role: t.field({ type: RoleEnum, resolve: (a) => a.role }),
     clientId: t.exposeString('clientId'),
     enabled: t.exposeBoolean('enabled'),
+    projectIds: t.idList({
+      description: "Global IDs of a TENANT account's projects",
+      resolve: async (a, _args, ctx) => {
+        const projects = await a.projects.loadItems({ ref: true });
+        return projects.map((p) => encodeGlobalID('Project', p.id));
+      },
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
+    lastUsedAt: t.field({ type: 'DateTime', nullable: true, description: 'When it last obtained a token', resolve: (a) => a.lastUsedAt ?? null }),
   }),
 });
+
+const ProjectRefsDescription = "Projects of a TENANT account: each a project's global ID or its OpenStack project ID";
 
 const ServiceAccountCreateInput = builder.inputType('ServiceAccountCreateInput', {
   fields: (t) => ({
     name: t.string({ required: true }),
     role: t.field({ type: RoleEnum, required: true }),
-    projectIds: t.idList({ description: 'Projects of a TENANT account (global IDs)' }),
+    projectIds: t.idList({ description: ProjectRefsDescription }),
   }),
+});
+
+const ServiceAccountUpdateInput = builder.inputType('ServiceAccountUpdateInput', {
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    enabled: t.boolean({ description: 'Disabling revokes every token of the account at once' }),
+    projectIds: t.idList({ description: `${ProjectRefsDescription}; replaces the current list` }),
+  }),
+});
+
+const ServiceAccountRotateSecretInput = builder.inputType('ServiceAccountRotateSecretInput', {
+  fields: (t) => ({ id: t.id({ required: true }) }),
 });
 
 type Payload = { account?: ServiceAccount; clientSecret?: string; userErrors: UserError[] };
@@ -29,30 +72,134 @@ type Payload = { account?: ServiceAccount; clientSecret?: string; userErrors: Us
 const ServiceAccountPayload = builder.objectRef<Payload>('ServiceAccountPayload').implement({
   fields: (t) => ({
     serviceAccount: t.field({ type: ServiceAccountRef, nullable: true, resolve: (p) => p.account ?? null }),
-    clientSecret: t.string({ nullable: true, description: 'Shown once; store it now', resolve: (p) => p.clientSecret ?? null }),
+    clientSecret: t.string({ nullable: true, description: 'Shown once (create, rotate); store it now', resolve: (p) => p.clientSecret ?? null }),
     userErrors: t.field({ type: [UserErrorRef], resolve: (p) => p.userErrors }),
   }),
 });
 
+const MAX_PROJECTS = 100;
+
+function tooManyProjects(): Payload {
+  return { userErrors: [{ code: 'TOO_MANY', field: ['input', 'projectIds'], message: `at most ${MAX_PROJECTS} projects` }] };
+}
+
+/** Runs `work` in a transaction; a ServiceAccountError rolls it back and answers userErrors. */
+async function mutate(ctx: Context, work: (em: Context['em']) => Promise<Payload>): Promise<Payload> {
+  try {
+    return await ctx.em.transactional((em) => work(em as Context['em']));
+  } catch (e) {
+    if (e instanceof ServiceAccountError) return { userErrors: [{ code: e.code, field: ['input', ...(e.field ?? [])], message: e.message }] };
+    throw e;
+  }
+}
+
+/** The account a global ID names, or a NOT_FOUND error (also for wrong-type or malformed IDs). */
+async function accountById(em: Context['em'], globalId: string): Promise<ServiceAccount> {
+  let id: string | null = null;
+  try {
+    const decoded = decodeGlobalID(globalId);
+    if (decoded.typename === 'ServiceAccount' && UUID.test(decoded.id)) id = decoded.id;
+  } catch {}
+  const account = id ? await em.findOne(ServiceAccount, { id }, { populate: ['projects'] }) : null;
+  if (!account) throw ServiceAccountError.notFound(globalId);
+  return account;
+}
+
 builder.mutationField('serviceAccountCreate', (t) =>
   t.field({
     type: ServiceAccountPayload,
-    authScopes: { role: ['ADMIN'] },
+    authScopes: { can: 'account:manage' },
     args: { input: t.arg({ type: ServiceAccountCreateInput, required: true }) },
-    resolve: async (_root, { input }, ctx): Promise<Payload> => {
-      if (input.name.length < 1 || input.name.length > 200) {
-        return { userErrors: [{ code: 'INVALID', field: ['input', 'name'], message: 'name must be 1–200 characters' }] };
-      }
-      const projectIds = (input.projectIds ?? []).map((id) => String(id));
-      try {
-        const created = await ctx.em.transactional((em) =>
-          createServiceAccount(em as typeof ctx.em, { name: input.name, role: input.role, projectIds }),
-        );
+    resolve: async (_root, { input }, ctx) => {
+      const refs = (input.projectIds ?? []).map(String);
+      if (refs.length > MAX_PROJECTS) return tooManyProjects();
+      return mutate(ctx, async (em) => {
+        const projectIds = await resolveProjectIds(em, refs);
+        const created = await createServiceAccount(em, { name: input.name, role: input.role, projectIds });
+        auditAccountChange(em, ctx.viewer, 'service-account.create', created.account, { projectIds });
+        await em.flush();
         return { account: created.account, clientSecret: created.clientSecret, userErrors: [] };
-      } catch (e) {
-        if (e instanceof ServiceAccountError) return { userErrors: [{ code: e.code, field: ['input', ...(e.field ?? [])], message: e.message }] };
-        throw e;
+      });
+    },
+  }),
+);
+
+builder.mutationField('serviceAccountUpdate', (t) =>
+  t.field({
+    type: ServiceAccountPayload,
+    authScopes: { can: 'account:manage' },
+    args: { input: t.arg({ type: ServiceAccountUpdateInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const refs = input.projectIds?.map(String);
+      if (refs && refs.length > MAX_PROJECTS) return tooManyProjects();
+      return mutate(ctx, async (em) => {
+        const account = await accountById(em, String(input.id));
+        if (refs) await setProjects(em, account, await resolveProjectIds(em, refs));
+        if (input.enabled != null) {
+          if (!input.enabled && account.id === ctx.viewer!.accountId) throw ServiceAccountError.cannotDisableSelf();
+          await setEnabled(em, account, input.enabled);
+        }
+        auditAccountChange(em, ctx.viewer, 'service-account.update', account, { enabled: input.enabled ?? undefined, projectIds: refs ? account.projects.getItems().map((p) => p.id) : undefined });
+        await em.flush();
+        return { account, userErrors: [] };
+      });
+    },
+  }),
+);
+
+builder.mutationField('serviceAccountRotateSecret', (t) =>
+  t.field({
+    type: ServiceAccountPayload,
+    description: 'A new client secret; the old one and every token issued under it stop working at once',
+    authScopes: { can: 'account:manage' },
+    args: { input: t.arg({ type: ServiceAccountRotateSecretInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      mutate(ctx, async (em) => {
+        const account = await accountById(em, String(input.id));
+        const { clientSecret } = await rotateSecret(em, account);
+        auditAccountChange(em, ctx.viewer, 'service-account.rotate-secret', account);
+        await em.flush();
+        return { account, clientSecret, userErrors: [] };
+      }),
+  }),
+);
+
+builder.queryField('serviceAccounts', (t) =>
+  t.connection({
+    type: ServiceAccountRef,
+    authScopes: { can: 'account:manage' },
+    complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.first ?? args.last ?? 20, 1), 100) }),
+    resolve: async (_root, args, ctx) => {
+      if (args.first != null && args.last != null) throw new GraphQLError('give either first or last, not both', { extensions: { code: 'BAD_USER_INPUT' } });
+      for (const name of ['first', 'last'] as const) {
+        const v = args[name];
+        if (v != null && (v < 1 || v > 100)) throw new GraphQLError(`${name} must be between 1 and 100`, { extensions: { code: 'BAD_USER_INPUT' } });
       }
+      for (const name of ['after', 'before'] as const) {
+        const v = args[name];
+        if (v != null && !UUID.test(v)) throw new GraphQLError(`${name} is not a valid cursor`, { extensions: { code: 'BAD_USER_INPUT' } });
+      }
+      // Keyset by id (UUID v7: creation order); the cursor is the id.
+      const forward = args.last == null;
+      const size = args.first ?? args.last ?? 20;
+      const id = { ...(args.after ? { $gt: args.after } : {}), ...(args.before ? { $lt: args.before } : {}) };
+      const rows = await ctx.em.find(ServiceAccount, Object.keys(id).length ? { id } : {}, {
+        orderBy: { id: forward ? 'asc' : 'desc' },
+        limit: size + 1,
+      });
+      const more = rows.length > size;
+      const page = rows.slice(0, size);
+      if (!forward) page.reverse();
+      const edges = page.map((node) => ({ cursor: node.id, node }));
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage: forward ? more : args.before != null,
+          hasPreviousPage: forward ? args.after != null : more,
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
     },
   }),
 );

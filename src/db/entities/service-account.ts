@@ -16,6 +16,10 @@ export class ServiceAccount extends BaseEntity {
   enabled: boolean & Opt = true;
   projects = new Collection<Project>(this);
   lastUsedAt?: Date;
+  /** Tokens carry the generation they were issued under; disabling the account or rotating
+   *  its secret bumps it, so every token issued before stops working at once (and stays dead
+   *  after the account is enabled again). */
+  tokenGeneration: number & Opt = 0;
 }
 
 export const ServiceAccountSchema = new EntitySchema<ServiceAccount, BaseEntity>({
@@ -29,5 +33,6 @@ export const ServiceAccountSchema = new EntitySchema<ServiceAccount, BaseEntity>
     enabled: { type: 'boolean' },
     projects: { kind: 'm:n', entity: 'Project', pivotTable: 'service_account_project' },
     lastUsedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    tokenGeneration: { type: 'integer', default: 0 },
   },
 });

@@ -4,7 +4,7 @@
 // a new scoped EntityManager fork and new loaders — so no event shows stale or foreign data.
 import { initContextCache } from '@pothos/core';
 import { GraphQLError } from 'graphql';
-import type { Viewer } from '../../auth/viewer.ts';
+import { viewerForAccount } from '../../auth/viewer.ts';
 import * as E from '../../db/entities/index.ts';
 import { systemFork } from '../../db/orm.ts';
 import { Channels, type QuotaAlertEvent, type TaskEvent } from '../../events/channels.ts';
@@ -20,23 +20,13 @@ builder.subscriptionType({});
 
 const BUFFER = 50;
 
-async function reloadViewer(ctx: Context, accountId: string): Promise<Viewer | null> {
-  const account = await systemFork(ctx.services.orm).findOne(E.ServiceAccount, { id: accountId }, { populate: ['projects'] });
-  if (!account?.enabled) return null;
-  return {
-    accountId: account.id,
-    name: account.name,
-    role: account.role,
-    projectIds: account.role === 'TENANT' ? account.projects.getItems().map((p) => p.id) : null,
-  };
-}
-
 /** A fresh context for the next event, in place (the subscription holds on to this object). */
 async function refreshContext(ctx: Context): Promise<void> {
   // A token's expiry (when the viewer carries it) ends the subscription like a disabled account.
   const expiresAt = (ctx.viewer as { expiresAt?: Date } | null)?.expiresAt;
   const expired = expiresAt !== undefined && expiresAt.getTime() <= Date.now();
-  const viewer = ctx.viewer && !expired ? await reloadViewer(ctx, ctx.viewer.accountId) : null;
+  // Re-read the account: disabled, secret rotated or projects changed take effect at once.
+  const viewer = ctx.viewer && !expired ? await viewerForAccount(systemFork(ctx.services.orm), ctx.viewer.accountId, ctx.viewer.tokenGeneration) : null;
   if (viewer && expiresAt) Object.assign(viewer, { expiresAt });
   if (!viewer) throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
   const fresh = createContext(ctx.services, viewer);
