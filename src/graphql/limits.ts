@@ -11,7 +11,7 @@ import { createComplexityRule } from '@pothos/plugin-complexity';
 import { GraphQLError, Kind, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
-export const MAX_COST = 5000;
+export const MAX_COST = 10_000;
 export const MAX_DEPTH = 12;
 export const MAX_STRING = 20_000;
 export const MAX_LIST = 1000;
