@@ -39,7 +39,8 @@ export function createApp(services: Services): App {
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },
     context: async ({ request }) => {
-      const token = bearerToken(request.headers.get('authorization'));
+      // graphql-ws operations have no Request: `listen` puts their viewer in the context.
+      const token = bearerToken(request?.headers.get('authorization'));
       const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), token);
       return createContext(services, viewer);
     },

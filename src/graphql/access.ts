@@ -7,6 +7,8 @@
 //   projects, instances, volumes, zones, policies, destinations: ADMIN, OPERATOR, BILLING (to name
 //   report rows), TENANT (its projects; zones/policies/destinations visible to them)
 //   flavors, images, volume types: ADMIN, OPERATOR, TENANT (only those its instances/volumes use)
+//   tasks, restores: ADMIN, OPERATOR, TENANT (its projects) — operations, not usage
+//   backups and their disks: ADMIN, OPERATOR, BILLING (the figures it aggregates), TENANT (its projects)
 import type { Dictionary } from '@mikro-orm/core';
 import type { Role } from '../db/entities/index.ts';
 import { tenantCondition } from '../db/tenant-filter.ts';
@@ -34,6 +36,10 @@ export const readers = {
   Flavor: CATALOG,
   Image: CATALOG,
   VolumeType: CATALOG,
+  Task: CATALOG,
+  Restore: CATALOG,
+  Backup: NAMING,
+  BackupDisk: NAMING,
 } satisfies Record<string, Role[]>;
 
 export type ReadableEntity = keyof typeof readers;

@@ -17,5 +17,6 @@ import './mutations/clouds.ts';
 import './mutations/storage.ts';
 import './mutations/destinations.ts';
 import './mutations/policies.ts';
+import './tasks/index.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

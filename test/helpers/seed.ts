@@ -3,7 +3,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
-  AvailabilityZone, BackupDestination, Cloud, Flavor, Image, Instance, Policy, Project, Volume, type Visibility,
+  AvailabilityZone, BackupDestination, Cloud, Flavor, Image, Instance, NodeConfiguration, Policy, Project, Quota, Volume, type Visibility,
 } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import type { Orm } from '../../src/db/orm.ts';
@@ -36,9 +36,9 @@ export function seeder(orm: Orm) {
       await e.flush();
       return p;
     },
-    async zone(cloud: Cloud, opts: { visibility?: Visibility; projects?: Project[] } = {}) {
+    async zone(cloud: Cloud, opts: { visibility?: Visibility; projects?: Project[]; nodeConfiguration?: NodeConfiguration } = {}) {
       const e = em();
-      const z = e.create(AvailabilityZone, { cloud: cloud.id, name: next('zone'), visibility: opts.visibility ?? 'ALL_PROJECTS' });
+      const z = e.create(AvailabilityZone, { cloud: cloud.id, name: next('zone'), visibility: opts.visibility ?? 'ALL_PROJECTS', nodeConfiguration: opts.nodeConfiguration?.id });
       for (const p of opts.projects ?? []) z.projects.add(e.getReference(Project, p.id));
       await e.flush();
       return z;
@@ -89,6 +89,19 @@ export function seeder(orm: Orm) {
       }
       await e.flush();
       return out;
+    },
+    async nodeConfiguration(name = next('node-config')) {
+      const e = em();
+      const nc = e.create(NodeConfiguration, { name });
+      await e.flush();
+      return nc;
+    },
+    async quota(rule: Pick<Quota, 'action' | 'scope' | 'measure' | 'windowSeconds'> & Partial<Pick<Quota, 'softLimit' | 'hardLimit'>>, projects: Project[]) {
+      const e = em();
+      const q = e.create(Quota, { name: next('quota'), ...rule });
+      for (const p of projects) q.projects.add(e.getReference(Project, p.id));
+      await e.flush();
+      return q;
     },
     save,
   };
