@@ -159,6 +159,14 @@ describe('domain queries', () => {
       { id: ids[1], visibility: 'CHOSEN_PROJECTS', projects: [{ name: 'alpha' }], cloud: null, storageProvider: null },
       null,
     ]);
+    const listed = await t.gql(tenant1, '{ availabilityZones(first: 100) { edges { node { id } } } }');
+    expect(listed.data.availabilityZones.edges.map((e: any) => e.node.id)).toEqual(ids.slice(0, 2));
+    const all = await t.gql(admin, 'query($c: ID) { availabilityZones(first: 100, filter: { cloudId: $c }) { totalCount } }', { c: gid('Cloud', cloud.id) });
+    expect(all.data.availabilityZones.totalCount).toBe(3);
+    for (const field of ['hypervisors', 'volumeTypes', 'storageProviders']) {
+      expect((await t.gql(tenant1, `{ ${field} { totalCount } }`)).errors?.[0]?.extensions?.code, field).toBe('FORBIDDEN');
+      expect((await t.gql(admin, `{ ${field} { totalCount } }`)).data[field].totalCount, field).toBe(0);
+    }
   });
 
   it('configuration lists are for ADMIN and OPERATOR only; BILLING reads what names report rows', async () => {
