@@ -90,7 +90,7 @@ const CloudUpdateInput = builder.inputType('CloudUpdateInput', {
     mode: t.field({ type: CloudModeEnum }),
     downloadImage: t.boolean(),
     domainScoped: t.boolean(),
-    nodeConfigurationId: t.id({ description: 'Set; to detach, use the node configuration of another cloud or delete it' }),
+    nodeConfigurationId: t.id({ description: 'The node configuration serving this cloud' }),
     authDomains: t.field({ type: [CloudAuthDomainInput], description: 'Replaces the set (matched by name; omit a password to keep it)' }),
   }),
 });
