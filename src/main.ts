@@ -5,6 +5,8 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   serve: () => import('./serve.ts'),
   repo: () => import('./engine/repository/cli.ts'),
   migrate: () => import('./db/migrate-cli.ts'),
+  'demo-cloud': () => import('./demo/demo-cloud.ts'),
+  simulator: () => import('./demo/demo-cloud.ts'),
 };
 
 const load = commands[command];
