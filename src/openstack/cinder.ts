@@ -132,6 +132,16 @@ export class CinderClient {
     await this.session.request('volumev3', 'DELETE', `/volumes/${id}`, { headers: mv, expect: 'none', signal });
   }
 
+  /** Admin: deletes a volume whatever its status (cleanup of a stuck attach). */
+  async forceDeleteVolume(id: string, signal?: AbortSignal): Promise<void> {
+    await this.session.request('volumev3', 'POST', `/volumes/${id}/action`, { headers: mv, json: { 'os-force_delete': {} }, expect: 'none', signal });
+  }
+
+  /** Admin: sets a volume's status (e.g. back to `available` after a failed detach). */
+  async resetVolumeStatus(id: string, status: string, signal?: AbortSignal): Promise<void> {
+    await this.session.request('volumev3', 'POST', `/volumes/${id}/action`, { headers: mv, json: { 'os-reset_status': { status } }, expect: 'none', signal });
+  }
+
   async waitForVolume(id: string, wanted: string[] = ['available'], opts: WaitOptions = {}): Promise<CinderVolume> {
     return waitForStatus(`volume ${id}`, () => this.getVolume(id, opts.signal), (v) => v.status, wanted, opts);
   }

@@ -1,0 +1,195 @@
+// The OpenStack clients against the simulator: auth and auth domains, endpoint choice,
+// paging, microversions, errors with request IDs, retries and timeouts.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  HttpClient, KeystoneClient, OpenStackCloud, OpenStackError, OpenStackUnavailableError,
+} from '../../src/openstack/index.ts';
+import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
+
+let t: TestSim;
+beforeAll(async () => {
+  t = await startSimulator();
+});
+afterAll(async () => t?.close());
+beforeEach(() => {
+  t.sim.faults.clear();
+  t.sim.requests.length = 0;
+});
+
+describe('Keystone v3 auth (simulator)', () => {
+  it('issues project- and domain-scoped tokens; a domain token lists no project-bound endpoints', async () => {
+    const ks = new KeystoneClient(t.sim.keystoneUrl);
+    const creds = { username: 'backup-svc', password: t.seed.lab2.password, userDomain: { name: 'lab2' } };
+    const p = await ks.issueToken(creds, { project: { name: 'backup-proj-b', domain: { name: 'lab2' } } });
+    expect(p.project).toMatchObject({ id: t.seed.projects['backup-proj-b'], domain: { name: 'lab2' } });
+    expect(p.catalog.map((s) => s.type)).toContain('volumev3');
+    const d = await ks.issueToken(creds, { domain: { name: 'lab2' } });
+    expect(d.domain).toEqual({ id: t.seed.lab2.domainId, name: 'lab2' });
+    expect(d.catalog.map((s) => s.type)).not.toContain('volumev3');
+  });
+
+  it('several auth domains with domain-scoped authorization: each credential set only in its domain', async () => {
+    const cloud = connect(t, { domainScoped: true });
+    const lab2Token = await cloud.identitySession('lab2').token();
+    expect(lab2Token.domain?.name).toBe('lab2');
+    const projects = await cloud.keystone.listProjects(lab2Token, { iface: 'public', region: 'RegionOne', domainId: lab2Token.domain!.id });
+    expect(projects.map((p) => p.name).sort()).toEqual(['backup-proj-a', 'backup-proj-b']);
+
+    const inA = cloud.clients(cloud.projectSession('lab2', t.seed.projects['backup-proj-a']!));
+    expect((await inA.nova.listServers()).map((s) => s.name)).toEqual(['app-a1']);
+
+    // lab2's credentials have no role in the Default domain's projects.
+    const err = await cloud.projectSession('lab2', t.seed.projects.demo!).token().catch((e) => e);
+    expect(err).toBeInstanceOf(OpenStackError);
+    expect(err.status).toBe(401);
+  });
+
+  it('chooses the endpoint by interface and region', async () => {
+    for (const [iface, region] of [['internal', 'RegionOne'], ['admin', 'RegionTwo'], ['public', 'RegionTwo']] as const) {
+      const cloud = connect(t, { iface, region });
+      t.sim.requests.length = 0;
+      await cloud.clients(cloud.defaultSession()).nova.listFlavors();
+      await cloud.clients(cloud.defaultSession()).cinder.listVolumeTypes();
+      const calls = t.sim.requests.filter((r) => r.service !== 'identity');
+      expect(calls).toHaveLength(2);
+      for (const c of calls) expect(c).toMatchObject({ iface, region });
+    }
+  });
+});
+
+describe('Nova, Cinder, Glance, Neutron (simulator)', () => {
+  const admin = () => {
+    const cloud = connect(t);
+    return cloud.clients(cloud.defaultSession());
+  };
+
+  it('lists servers of all tenants page by page with microversion 2.89', async () => {
+    const { nova } = admin();
+    const all = await nova.listServers({ allTenants: true, pageSize: 2 });
+    expect(all.map((s) => s.name).sort()).toEqual(['app-a1', 'app-b1', 'db-1', 'sb-backup-proxy', 'web-1']);
+    expect(new Set(all.map((s) => s.id)).size).toBe(5);
+    const pages = t.sim.requests.filter((r) => r.path.startsWith('/RegionOne/public/compute/v2.1/servers/detail'));
+    expect(pages).toHaveLength(3);
+    expect(pages[1]!.path).toContain(`marker=${all[1]!.id}`);
+    for (const p of pages) expect(p.headers['openstack-api-version']).toBe('compute 2.89');
+    const web = all.find((s) => s.name === 'web-1')!;
+    expect(web.flavor.original_name).toBe('m1.tiny');
+    expect(web.tenant_id).toBe(t.seed.projects.demo);
+    expect(web['os-extended-volumes:volumes_attached']).toHaveLength(2);
+    expect(web.image).toBe('');
+  });
+
+  it('without all_tenants a token sees its own project only', async () => {
+    const cloud = connect(t);
+    const { nova } = cloud.clients(cloud.defaultSession());
+    expect((await nova.listServers()).map((s) => s.name)).toEqual(['sb-backup-proxy']);
+  });
+
+  it('reads flavors, zones, hypervisors, volume types with extra specs, volumes (3.70), images, networks, ports', async () => {
+    const { nova, cinder, glance, neutron } = admin();
+    expect((await nova.listFlavors()).map((f) => f.name)).toEqual(['m1.tiny', 'm1.small']);
+    expect((await nova.listAvailabilityZones()).map((z) => z.zoneName)).toEqual(['internal', 'nova', 'az2']);
+    expect((await nova.listHypervisors()).map((h) => [h.hypervisor_hostname, h.service.host])).toEqual([['sim-compute-1', 'sim-compute-1'], ['sim-compute-2', 'sim-compute-2']]);
+    const types = await cinder.listVolumeTypes();
+    const nfs = types.find((x) => x.name === 'nfs')!;
+    expect(nfs.extra_specs).toEqual({ volume_backend_name: 'nfs1' });
+    expect(await cinder.getExtraSpecs(nfs.id)).toEqual({ volume_backend_name: 'nfs1' });
+    const vols = await cinder.listVolumes({ allTenants: true, pageSize: 3 });
+    expect(vols).toHaveLength(5);
+    expect(vols.every((v) => v.volume_type_id === nfs.id)).toBe(true);
+    expect(t.sim.requests.filter((r) => r.path.includes('/volumes/detail')).every((r) => r.headers['openstack-api-version'] === 'volume 3.70')).toBe(true);
+    expect((await glance.listImages()).map((i) => i.name)).toEqual(['sim-tiny-raw']);
+    expect((await neutron.listNetworks()).map((n) => n.name).sort()).toEqual(['demo-net', 'lab2-net', 'shared-net']);
+    const ports = await neutron.listPorts({ deviceId: t.seed.servers['web-1'] });
+    expect(ports).toHaveLength(1);
+  });
+
+  it('Glance: create, upload a stream, list with paging, download the same bytes, delete', async () => {
+    const { glance } = admin();
+    const data = Buffer.alloc(300_000, 7);
+    data.write('strongbox', 1000);
+    const img = await glance.createImage({ name: 'up-test', disk_format: 'raw', container_format: 'bare' });
+    expect(img.status).toBe('queued');
+    const { Readable } = await import('node:stream');
+    await glance.upload(img.id, Readable.from([data.subarray(0, 100_000), data.subarray(100_000)]));
+    expect((await glance.getImage(img.id)).status).toBe('active');
+    expect((await glance.listImages({ pageSize: 1 })).map((i) => i.name).sort()).toEqual(['sim-tiny-raw', 'up-test']);
+    const dl = await glance.download(img.id);
+    const chunks: Buffer[] = [];
+    for await (const c of dl.stream) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(dl.size).toBe(data.length);
+    await glance.deleteImage(img.id);
+    expect((await glance.getImage(img.id).catch((e) => e)).status).toBe(404);
+  });
+
+  it('surfaces OpenStack errors with service, status, request ID and the server message', async () => {
+    const { nova, cinder } = admin();
+    const err = await nova.getServer('00000000-0000-0000-0000-000000000000').catch((e) => e);
+    expect(err).toBeInstanceOf(OpenStackError);
+    expect(err).toMatchObject({ service: 'compute', status: 404, serverMessage: 'Instance 00000000-0000-0000-0000-000000000000 could not be found.' });
+    expect(err.requestId).toMatch(/^req-/);
+    expect(err.message).toContain(err.requestId);
+    const e2 = await cinder.createSnapshot({ volume_id: t.seed.volumes['db-1-data']! }).catch((e) => e); // in-use, no force
+    expect(e2).toMatchObject({ service: 'volumev3', status: 400 });
+    expect(e2.serverMessage).toContain('in-use');
+  });
+
+  it('retries idempotent calls on injected 5xx, never a POST', async () => {
+    const { nova, cinder } = admin();
+    t.sim.addFault({ method: 'GET', path: '/compute/v2.1/flavors/detail$', status: 503, times: 2 });
+    expect(await nova.listFlavors()).toHaveLength(2);
+    expect(t.sim.requests.filter((r) => r.path.includes('/flavors/detail'))).toHaveLength(3);
+
+    t.sim.addFault({ method: 'POST', path: '/volume/v3/[^/]+/volumes$', status: 503, times: 1 });
+    const before = t.sim.counts().volumes;
+    const err = await cinder.createVolume({ size: 1, name: 'x' }).catch((e) => e);
+    expect(err).toMatchObject({ status: 503 });
+    expect(t.sim.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/volumes'))).toHaveLength(1);
+    expect(t.sim.counts().volumes).toBe(before);
+
+    t.sim.addFault({ method: 'GET', path: '/flavors/detail$', status: 500, times: 10 });
+    const gaveUp = await nova.listFlavors().catch((e) => e);
+    expect(gaveUp).toMatchObject({ status: 500 });
+    expect(t.sim.requests.filter((r) => r.path.includes('/flavors/detail'))).toHaveLength(3 + 3); // 1 + 2 retries
+  });
+
+  it('times out a hanging call, retrying when idempotent', async () => {
+    const quick = (retries: number) => {
+      const cloud = new OpenStackCloud({ ...connect(t).opts, http: { timeoutMs: 300, retries, backoffMs: 10 } });
+      return cloud.clients(cloud.defaultSession());
+    };
+    t.sim.addFault({ method: 'GET', path: '/os-hypervisors/detail$', hang: true, times: 1 });
+    expect(await quick(1).nova.listHypervisors()).toHaveLength(2);
+
+    t.sim.addFault({ method: 'GET', path: '/os-hypervisors/detail$', hang: true, times: 1 });
+    const err = await quick(0).nova.listHypervisors().catch((e) => e);
+    expect(err).toBeInstanceOf(OpenStackUnavailableError);
+    expect(err).toMatchObject({ service: 'compute', reason: 'timeout' });
+  });
+
+  it('an expired or revoked token is replaced once, transparently', async () => {
+    const cloud = connect(t);
+    const session = cloud.defaultSession();
+    const { nova } = cloud.clients(session);
+    const first = await session.token();
+    t.sim.state.tokens.delete(first.value); // revoked server-side
+    expect(await nova.listFlavors()).toHaveLength(2);
+    expect((await session.token()).value).not.toBe(first.value);
+  });
+
+  it('never puts a password or token in an error', async () => {
+    const cloud = new OpenStackCloud({ ...connect(t).opts, http: { retries: 0 } });
+    const session = cloud.defaultSession();
+    const token = await session.token();
+    t.sim.addFault({ path: '/servers/detail', status: 500, times: 1 });
+    const err = await cloud.clients(session).nova.listServers().catch((e) => e);
+    const text = `${err.message} ${JSON.stringify(err)} ${err.stack}`;
+    expect(text).not.toContain(token.value);
+    expect(text).not.toContain(t.seed.admin.password);
+    const bad = await new KeystoneClient(t.sim.keystoneUrl, new HttpClient({ retries: 0 }))
+      .issueToken({ username: 'admin', password: 'wrong-pass-123', userDomain: { name: 'Default' } }, { domain: { name: 'Default' } }).catch((e) => e);
+    expect(bad).toMatchObject({ status: 401 });
+    expect(`${bad.message} ${JSON.stringify(bad)}`).not.toContain('wrong-pass-123');
+  });
+});
