@@ -7,6 +7,15 @@ import { v7 as uuidv7 } from 'uuid';
 export type Column = { name: string; type: 'text' | 'uuid' | 'int' | 'bigint' | 'boolean' | 'jsonb' };
 
 const BATCH = 2000;
+
+/** Runs SQL with real bind parameters through knex (em.execute inlines parameters into the SQL
+ *  text, which is slow for large JSON and lets a `?` in the data look like a placeholder). */
+async function run<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+  const query = em.getKnex().raw(sql, params as never[]);
+  const trx = em.getTransactionContext();
+  if (trx) query.transacting(trx);
+  return ((await query) as { rows: T[] }).rows;
+}
 const q = (name: string) => `"${name}"`;
 
 /**
@@ -29,7 +38,7 @@ export async function upsertRows(em: EntityManager, table: string, cloudId: stri
     returning "id"`;
   for (let i = 0; i < rows.length; i += BATCH) {
     const batch = rows.slice(i, i + BATCH).map((r) => ({ id: uuidv7(), cloud_id: cloudId, ...r }));
-    const res = await em.execute<{ id: string }[]>(sql, [JSON.stringify(batch)]);
+    const res = await run<{ id: string }>(em, sql, [JSON.stringify(batch)]);
     changed += res.length;
   }
   return changed;
@@ -37,9 +46,10 @@ export async function upsertRows(em: EntityManager, table: string, cloudId: stri
 
 /** Marks rows of the cloud whose key is not in `seen` as gone (`present = false`); returns how many. */
 export async function markGone(em: EntityManager, table: string, cloudId: string, keyColumn: string, seen: string[]): Promise<number> {
-  const res = await em.execute<{ id: string }[]>(
+  const res = await run<{ id: string }>(em,
     `update ${q(table)} set "present" = false, "updated_at" = now()
-     where "cloud_id" = ? and "present" and ${q(keyColumn)} not in (select jsonb_array_elements_text(?::jsonb))
+     where "cloud_id" = ? and "present"
+       and not exists (select 1 from jsonb_array_elements_text(?::jsonb) as seen(k) where seen.k = ${q(table)}.${q(keyColumn)})
      returning "id"`,
     [cloudId, JSON.stringify(seen)],
   );
@@ -48,6 +58,6 @@ export async function markGone(em: EntityManager, table: string, cloudId: string
 
 /** key column value → row id, for the cloud's rows of `table`. */
 export async function idMap(em: EntityManager, table: string, cloudId: string, keyColumn = 'external_id'): Promise<Map<string, string>> {
-  const rows = await em.execute<{ id: string; k: string }[]>(`select "id", ${q(keyColumn)} as "k" from ${q(table)} where "cloud_id" = ?`, [cloudId]);
+  const rows = await run<{ id: string; k: string }>(em, `select "id", ${q(keyColumn)} as "k" from ${q(table)} where "cloud_id" = ?`, [cloudId]);
   return new Map(rows.map((r) => [r.k, r.id]));
 }
