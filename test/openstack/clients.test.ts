@@ -192,4 +192,53 @@ describe('Nova, Cinder, Glance, Neutron (simulator)', () => {
     expect(bad).toMatchObject({ status: 401 });
     expect(`${bad.message} ${JSON.stringify(bad)}`).not.toContain('wrong-pass-123');
   });
+
+  it('creates a server booted from a volume on a new port, then deletes it (restore path)', async () => {
+    const { nova, cinder, neutron } = admin();
+    const before = t.sim.counts();
+    const flavor = (await nova.listFlavors()).find((f) => f.name === 'm1.tiny')!;
+    const net = (await neutron.listNetworks()).find((n) => n.name === 'shared-net')!;
+    const root = await cinder.createVolume({ size: 1, name: 'restored-root', availability_zone: 'az2', volume_type: 'nfs' });
+    await cinder.waitForVolume(root.id, ['available'], { intervalMs: 20 });
+    const port = await neutron.createPort({ network_id: net.id, name: 'restored-port' });
+    const created = await nova.createServer({
+      name: 'restored-1', flavorRef: flavor.id, availability_zone: 'az2', networks: [{ port: port.id }],
+      block_device_mapping_v2: [{ boot_index: 0, uuid: root.id, source_type: 'volume', destination_type: 'volume', delete_on_termination: false }],
+    });
+    const server = await nova.waitForServer(created.id, ['ACTIVE'], { intervalMs: 20, timeoutMs: 5000 });
+    expect(server).toMatchObject({ name: 'restored-1', 'OS-EXT-AZ:availability_zone': 'az2', image: '' });
+    expect(server.addresses['shared-net']).toHaveLength(1);
+    const vol = await cinder.waitForVolume(root.id, ['in-use'], { intervalMs: 20 });
+    expect(vol.attachments[0]).toMatchObject({ server_id: created.id, device: '/dev/vda' });
+    expect(vol.bootable).toBe('true');
+    expect((await neutron.listPorts({ deviceId: created.id })).map((p) => p.id)).toEqual([port.id]);
+
+    await nova.deleteServer(created.id);
+    await nova.waitForServerGone(created.id, { intervalMs: 20, timeoutMs: 5000 });
+    await cinder.waitForVolume(root.id, ['available'], { intervalMs: 20 });
+    await cinder.deleteVolume(root.id);
+    await cinder.waitForVolumeGone(root.id, { intervalMs: 20 });
+    expect((await neutron.listPorts({ networkId: net.id })).find((p) => p.id === port.id)?.device_id).toBe('');
+    await neutron.deletePort(port.id);
+    expect(t.sim.counts()).toEqual(before);
+  });
+
+  it('the simulator refuses a microversion newer than Zed, like Nova does', async () => {
+    const cloud = connect(t);
+    const err = await cloud.defaultSession().request('compute', 'GET', '/servers/detail', { headers: { 'OpenStack-API-Version': 'compute 2.99' } }).catch((e) => e);
+    expect(err).toMatchObject({ status: 406, service: 'compute' });
+  });
+
+  it('faults can be injected over the admin endpoint', async () => {
+    const post = (path: string, body: unknown) => fetch(`${t.sim.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post('/__sim/faults', { method: 'GET', path: '/os-availability-zone/detail$', status: 502, times: 1 })).status).toBe(201);
+    const cloud = new OpenStackCloud({ ...connect(t).opts, http: { retries: 0 } });
+    const err = await cloud.clients(cloud.defaultSession()).nova.listAvailabilityZones().catch((e) => e);
+    expect(err).toMatchObject({ status: 502 });
+    expect((await (await fetch(`${t.sim.url}/__sim/counts`)).json()).servers).toBe(t.sim.counts().servers);
+    expect((await post('/__sim/attach-never-completes', { enabled: true })).status).toBe(200);
+    expect(t.sim.faults.neverCompleteAttach).toBe(true);
+    expect((await fetch(`${t.sim.url}/__sim/faults`, { method: 'DELETE' })).status).toBe(204);
+    expect(t.sim.faults.neverCompleteAttach).toBe(false);
+  });
 });

@@ -85,7 +85,11 @@ async function createServer(ctx: Ctx) {
   if (Array.isArray(body.networks)) {
     for (const n of body.networks) {
       if (n.port) sim.bindPort(n.port, s.id);
-      else if (n.uuid) sim.bindPort(sim.createPort({ networkId: n.uuid, projectId: s.projectId }).id, s.id);
+      else if (n.uuid) {
+        const port = sim.createPort({ networkId: n.uuid, projectId: s.projectId });
+        port.novaCreated = true;
+        sim.bindPort(port.id, s.id);
+      }
     }
   }
   for (const [i, b] of bdms.entries()) {

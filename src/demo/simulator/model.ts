@@ -34,7 +34,7 @@ export type SimImage = {
   minDisk: number; minRam: number; createdAt: string; updatedAt: string; properties: Record<string, unknown>;
 };
 export type SimNetwork = { id: string; name: string; projectId: string; shared: boolean; subnetId: string; cidr: string; createdAt: string };
-export type SimPort = { id: string; name: string; networkId: string; projectId: string; deviceId: string; deviceOwner: string; mac: string; ip: string; securityGroups: string[]; createdAt: string };
+export type SimPort = { id: string; name: string; networkId: string; projectId: string; deviceId: string; deviceOwner: string; mac: string; ip: string; securityGroups: string[]; createdAt: string; /** Made by Nova for a `networks: [{uuid}]` boot; deleted with the server. */ novaCreated?: boolean };
 export type SimSecurityGroup = { id: string; name: string; projectId: string; description: string };
 
 export type SimBdm = { volumeId: string; device: string; attachmentId: string; bdmUuid: string; deleteOnTermination: boolean; bootIndex: number | null };

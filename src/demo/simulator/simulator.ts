@@ -216,7 +216,11 @@ export class Simulator {
         const v = this.state.volumes.get(b.volumeId);
         if (v && b.deleteOnTermination) this.deleteVolume(v);
       }
-      for (const p of this.state.ports.values()) if (p.deviceId === s.id) this.state.ports.delete(p.id);
+      for (const p of this.state.ports.values()) {
+        if (p.deviceId !== s.id) continue;
+        if (p.novaCreated) this.state.ports.delete(p.id);
+        else Object.assign(p, { deviceId: '', deviceOwner: '' }); // a port the user made outlives the server
+      }
       this.state.servers.delete(s.id);
     });
   }
