@@ -159,7 +159,7 @@ export class CinderClient {
     return (await this.session.json<{ extra_specs: Record<string, string> }>('volumev3', 'GET', `/types/${typeId}/extra_specs`, { signal })).extra_specs;
   }
 
-  /** `force` is needed to snapshot an in-use volume. */
+  /** `force: true` snapshots an in-use volume (needed before 3.66, accepted after). */
   async createSnapshot(snapshot: { volume_id: string; force?: boolean; name?: string; description?: string; metadata?: Record<string, string> }, signal?: AbortSignal): Promise<CinderSnapshot> {
     return (await this.session.json<{ snapshot: CinderSnapshot }>('volumev3', 'POST', '/snapshots', { headers: mv, json: { snapshot }, signal })).snapshot;
   }

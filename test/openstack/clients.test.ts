@@ -130,9 +130,17 @@ describe('Nova, Cinder, Glance, Neutron (simulator)', () => {
     expect(err).toMatchObject({ service: 'compute', status: 404, serverMessage: 'Instance 00000000-0000-0000-0000-000000000000 could not be found.' });
     expect(err.requestId).toMatch(/^req-/);
     expect(err.message).toContain(err.requestId);
-    const e2 = await cinder.createSnapshot({ volume_id: t.seed.volumes['db-1-data']! }).catch((e) => e); // in-use, no force
+    const e2 = await cinder.createSnapshot({ volume_id: t.seed.volumes['db-1-data']!, force: false }).catch((e) => e); // in use; 3.66+ refuses force=false
     expect(e2).toMatchObject({ service: 'volumev3', status: 400 });
-    expect(e2.serverMessage).toContain('in-use');
+    expect(e2.serverMessage).toContain('force flag is invalid');
+    const e3 = await cinder.getVolume('00000000-0000-0000-0000-00000000000f').catch((e) => e);
+    expect(e3).toMatchObject({ service: 'volumev3', status: 404, serverMessage: 'Volume 00000000-0000-0000-0000-00000000000f could not be found.' });
+    // Before 3.66 an in-use volume needs force (raw call at 3.27).
+    const e4 = await connect(t).defaultSession().request('volumev3', 'POST', '/snapshots', {
+      headers: { 'OpenStack-API-Version': 'volume 3.27' }, json: { snapshot: { volume_id: t.seed.volumes['db-1-data'] } },
+    }).catch((e) => e);
+    expect(e4).toMatchObject({ status: 400 });
+    expect(e4.serverMessage).toContain('current status is: in-use');
   });
 
   it('retries idempotent calls on injected 5xx, never a POST', async () => {

@@ -113,7 +113,10 @@ async function createSnapshot(ctx: Ctx) {
   const b = (await ctx.json<{ snapshot?: { volume_id?: string; force?: boolean | string; name?: string; description?: string; metadata?: Record<string, string> } }>()).snapshot;
   const v = visibleVolume(ctx, b?.volume_id ?? '');
   const force = b?.force === true || b?.force === 'true' || b?.force === 'True';
-  if (v.status !== 'available' && !(v.status === 'in-use' && force)) {
+  // From 3.66 an in-use volume needs no force flag, and `force: false` is refused (as in Cinder).
+  const noForceNeeded = shape.atLeast(ctx.mv, 3, 66);
+  if (noForceNeeded && b?.force !== undefined && !force) throw novaError(400, 'Invalid input received: force flag is invalid for this microversion; it must be true or omitted.');
+  if (v.status !== 'available' && !(v.status === 'in-use' && (force || noForceNeeded))) {
     throw novaError(400, `Invalid volume: Volume ${v.id} status must be available, but current status is: ${v.status}.`);
   }
   const s: SimSnapshot = {
