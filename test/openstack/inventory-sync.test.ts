@@ -5,6 +5,7 @@ import { Cloud, CloudAuthDomain, Instance, Project, Volume } from '../../src/db/
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { syncInventory, type SyncProgress } from '../../src/engine/inventory/sync.ts';
+import { inventorySyncExecutor } from '../../src/engine/inventory/executor.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
 
@@ -62,7 +63,7 @@ describe('inventory sync (simulator → PostgreSQL)', () => {
   it('first run creates every row, linked to the right tenant, zone, host, flavor, image and type', async () => {
     cloudId = await addCloud('sim', { domains: ['Default', 'lab2'] });
     const steps: SyncProgress[] = [];
-    const r = await syncInventory(deps(), cloudId, { onProgress: (p) => steps.push(p) });
+    const r = await syncInventory(deps(), cloudId, { onProgress: (p) => { steps.push(p); } });
     expect(r).toMatchObject({ projects: 5, zones: 2, hypervisors: 2, flavors: 2, networks: 3, images: 1, volumeTypes: 2, instances: 5, volumes: 5, skipped: 0, instancesGone: 0 });
     expect(steps.map((s) => s.step)).toEqual(['projects', 'reference', 'servers', 'volumes', 'write', 'write']);
     expect(steps.at(-1)).toMatchObject({ done: 5, total: 5 });
@@ -129,5 +130,25 @@ describe('inventory sync (simulator → PostgreSQL)', () => {
     expect(r.projects).toBe(3);
     expect(r.instances).toBe(3); // proxy, web-1, db-1
     expect(r.skipped).toBe(3); // in lab2: app-a1, its volume, and app-b1's volume (its server was deleted above)
+  });
+
+  it('as a task executor: steps become phases and progress; cancellation aborts before writing', async () => {
+    const phases: string[] = [];
+    const progress: bigint[] = [];
+    const ctx = (signal: AbortSignal) => ({
+      task: { cloud: { id: cloudId } }, signal,
+      phase: async (name: string) => { phases.push(name); },
+      progress: (p: { bytesDone: bigint; bytesTotal: bigint }) => { progress.push(p.bytesDone); },
+    });
+    await inventorySyncExecutor(deps())(ctx(new AbortController().signal));
+    expect(phases).toEqual(['projects', 'reference', 'servers', 'volumes', 'write']);
+    expect(progress.at(-1)).toBe(5n);
+
+    const abort = new AbortController();
+    const before = await maxUpdatedAt(cloudId);
+    const c = ctx(abort.signal);
+    const run = inventorySyncExecutor(deps())({ ...c, phase: async (name) => { if (name === 'servers') abort.abort(new Error('cancelled')); await c.phase(name); } });
+    await expect(run).rejects.toThrow('cancelled');
+    expect(await maxUpdatedAt(cloudId)).toEqual(before);
   });
 });

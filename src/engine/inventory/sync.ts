@@ -33,7 +33,7 @@ export type SyncResult = {
 };
 
 export type SyncDeps = { orm: Orm; secrets: SecretBox; http?: HttpOptions };
-export type SyncOptions = { onProgress?: (p: SyncProgress) => void; signal?: AbortSignal; concurrency?: number };
+export type SyncOptions = { onProgress?: (p: SyncProgress) => void | Promise<void>; signal?: AbortSignal; concurrency?: number };
 
 type ProjectInfo = { externalId: string; name: string; domainId: string; enabled: boolean; authDomain: string };
 
@@ -42,14 +42,17 @@ export async function syncInventory(deps: SyncDeps, cloudId: string, opts: SyncO
   const cloud = await em.findOneOrFail(Cloud, cloudId, { populate: ['authDomains'] });
   const os = connectCloud(cloud, deps.secrets, deps.http);
   const signal = opts.signal;
-  const progress = (step: SyncStep) => opts.onProgress?.({ step, done: syncSteps.indexOf(step), total: syncSteps.length });
+  const progress = async (step: SyncStep) => {
+    signal?.throwIfAborted();
+    await opts.onProgress?.({ step, done: syncSteps.indexOf(step), total: syncSteps.length });
+  };
 
   // 1. Projects, per auth domain, with that domain's credentials.
-  progress('projects');
+  await progress('projects');
   const projects = await fetchProjects(os, signal);
 
   // 2. Reference data, through the first auth domain's project session.
-  progress('reference');
+  await progress('reference');
   const primary = os.clients(os.defaultSession());
   const [zones, hypervisors, flavors, networks, images, volumeTypes] = await Promise.all([
     primary.nova.listAvailabilityZones(signal),
@@ -62,14 +65,14 @@ export async function syncInventory(deps: SyncDeps, cloudId: string, opts: SyncO
 
   // 3–4. Servers and volumes: all tenants at once, or project by project with each domain's
   // own credentials when domain-scoped authorization is on.
-  progress('servers');
+  await progress('servers');
   const known = new Map(projects.map((p) => [p.externalId, p]));
   let servers: NovaServer[];
   let volumes: CinderVolume[];
   if (!os.opts.domainScoped) {
     [servers, volumes] = await Promise.all([
       primary.nova.listServers({ allTenants: true, signal }),
-      (progress('volumes'), primary.cinder.listVolumes({ allTenants: true, signal })),
+      progress('volumes').then(() => primary.cinder.listVolumes({ allTenants: true, signal })),
     ]);
   } else {
     servers = [];
@@ -80,7 +83,7 @@ export async function syncInventory(deps: SyncDeps, cloudId: string, opts: SyncO
       servers.push(...s);
       volumes.push(...v);
     });
-    progress('volumes');
+    await progress('volumes');
   }
   const skipped = servers.filter((s) => !known.has(s.tenant_id)).length
     + volumes.filter((v) => !known.has(v['os-vol-tenant-attr:tenant_id'])).length;
@@ -89,7 +92,7 @@ export async function syncInventory(deps: SyncDeps, cloudId: string, opts: SyncO
   signal?.throwIfAborted();
 
   // 5. Write everything in one transaction.
-  progress('write');
+  await progress('write');
   const result = await em.transactional(async (tx) => {
     let changed = 0;
     const id = cloud.id;
@@ -184,7 +187,7 @@ export async function syncInventory(deps: SyncDeps, cloudId: string, opts: SyncO
     return { changed, instancesGone, volumesGone };
   });
 
-  opts.onProgress?.({ step: 'write', done: syncSteps.length, total: syncSteps.length });
+  await opts.onProgress?.({ step: 'write', done: syncSteps.length, total: syncSteps.length });
   return {
     projects: projects.length, zones: zones.filter((z) => z.zoneName !== 'internal').length, hypervisors: hypervisors.length,
     flavors: flavors.length, networks: networks.length, images: images.length, volumeTypes: volumeTypes.length,
