@@ -65,7 +65,9 @@ export class HttpClient {
           || (err instanceof OpenStackError && err.status >= 500);
         if (!transient || attempt >= attempts || req.signal?.aborted) throw err;
         const delay = this.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2);
-        await sleep(delay, undefined, { signal: req.signal });
+        await sleep(delay, undefined, { signal: req.signal }).catch((e) => {
+          throw req.signal?.aborted ? req.signal.reason : e;
+        });
       }
     }
   }

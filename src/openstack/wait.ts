@@ -28,7 +28,9 @@ export async function waitForStatus<T>(
     if (errorStates.includes(last)) throw new OpenStackWaitError(what, last, 'error-state');
     const left = deadline - Date.now();
     if (left <= 0) throw new OpenStackWaitError(what, last, 'timeout');
-    await sleep(Math.min(interval, left), undefined, { signal: opts.signal });
+    await sleep(Math.min(interval, left), undefined, { signal: opts.signal }).catch((err) => {
+      throw opts.signal?.aborted ? opts.signal.reason : err; // the caller's reason, not a generic AbortError
+    });
     interval = Math.min(interval * 1.5, 5000);
   }
 }

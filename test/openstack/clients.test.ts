@@ -28,6 +28,16 @@ describe('Keystone v3 auth (simulator)', () => {
     expect(d.catalog.map((s) => s.type)).not.toContain('volumev3');
   });
 
+  it('lists domains and projects with an admin token', async () => {
+    const cloud = connect(t);
+    const token = await cloud.defaultSession().token();
+    const domains = await cloud.keystone.listDomains(token, { iface: 'public', region: 'RegionOne' });
+    expect(domains.map((d) => d.name).sort()).toEqual(['Default', 'lab2']);
+    const all = await cloud.keystone.listProjects(token, { iface: 'public', region: 'RegionOne' });
+    expect(all).toHaveLength(5);
+    expect(all.find((p) => p.name === 'backup-proj-a')?.domain_id).toBe(t.seed.lab2.domainId);
+  });
+
   it('several auth domains with domain-scoped authorization: each credential set only in its domain', async () => {
     const cloud = connect(t, { domainScoped: true });
     const lab2Token = await cloud.identitySession('lab2').token();
@@ -229,6 +239,14 @@ describe('Nova, Cinder, Glance, Neutron (simulator)', () => {
     expect((await neutron.listPorts({ networkId: net.id })).find((p) => p.id === port.id)?.device_id).toBe('');
     await neutron.deletePort(port.id);
     expect(t.sim.counts()).toEqual(before);
+  });
+
+  it('a wait ends at once when its signal is aborted', async () => {
+    const { cinder } = admin();
+    const abort = new AbortController();
+    const waiting = cinder.waitForVolume(t.seed.volumes['web-1-data']!, ['available'], { intervalMs: 50, timeoutMs: 60_000, signal: abort.signal });
+    setTimeout(() => abort.abort(new Error('stop waiting')), 100);
+    await expect(waiting).rejects.toThrow('stop waiting');
   });
 
   it('the simulator refuses a microversion newer than Zed, like Nova does', async () => {
