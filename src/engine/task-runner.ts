@@ -1,0 +1,135 @@
+// Runs one task on a data mover: claims it, walks it through its phases, watches for
+// cancellation, and records the outcome. What a task *does* is its executor's business
+// (a backup strategy, a restore, an inventory sync…); this file is the life cycle around it.
+// Phases, progress, rate/ETA, persistence and events go through the ProgressReporter.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { FinalTaskStates, Task, type TaskType } from '../db/entities/index.ts';
+import { systemFork, type Orm } from '../db/orm.ts';
+import { Channels, taskEvent } from '../events/channels.ts';
+import { ProgressReporter, type Publisher } from './tasks/progress.ts';
+
+export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
+
+export type TaskContext = {
+  task: Task;
+  /** A system fork for the executor's own reads and writes. */
+  em: EntityManager;
+  /** Aborted when the task is cancelled or the data mover shuts down. */
+  signal: AbortSignal;
+  /** The 1-based attempt this run is. */
+  attempt: number;
+  dataMoverId: string;
+  /** Enter a phase (snapshot, export, store, cleanup…); time spent per phase is recorded. */
+  phase(name: string, bytesTotal?: bigint): Promise<void>;
+  /** Bytes done (throttled events with rate and ETA). */
+  progress(p: TaskProgress): void;
+};
+
+export type Executor = (ctx: TaskContext) => Promise<{ backupId?: string } | void>;
+export type Executors = Partial<Record<TaskType, Executor>>;
+
+export class TaskCancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+const CANCEL_POLL_MS = 500;
+
+export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'RETRY' | 'SKIPPED';
+
+/**
+ * Run task `taskId` as attempt `attempt` of `maxAttempts`. Returns how it ended; 'RETRY' means
+ * the queue should run it again later (the caller throws so graphile-worker backs off).
+ */
+export async function runTask(
+  orm: Orm,
+  executors: Executors,
+  publisher: Publisher,
+  taskId: string,
+  attempt: number,
+  maxAttempts: number,
+  dataMoverId: string,
+  shutdown?: AbortSignal,
+): Promise<{ outcome: RunOutcome; error?: unknown }> {
+  const em = systemFork(orm);
+  const task = await em.findOne(Task, taskId);
+  if (!task || FinalTaskStates.includes(task.state)) return { outcome: 'SKIPPED' };
+  const end = async (state: 'FAILED' | 'CANCELLED', error?: string) => {
+    Object.assign(task, { state, error, finishedAt: new Date() });
+    await em.flush();
+    await publisher.publish(Channels.task, taskEvent(task, 'STATE'));
+    return { outcome: state } as const;
+  };
+  if (task.cancelRequested) return end('CANCELLED');
+  if (task.deadline && new Date() > task.deadline && !task.startedAt) {
+    return end('FAILED', `could not start inside its window (ended ${task.deadline.toISOString()})`);
+  }
+  const executor = executors[task.type];
+  if (!executor) return end('FAILED', `no executor for ${task.type} tasks on this data mover`);
+
+  // Claim: only a QUEUED (or orphaned RUNNING) task that nobody cancelled meanwhile.
+  const claimed = await em.execute(
+    `update task set state = 'RUNNING', attempt = ?, data_mover_id = ?, started_at = coalesce(started_at, now()), updated_at = now()
+      where id = ? and state in ('QUEUED', 'RUNNING') and not cancel_requested returning id`,
+    [attempt, dataMoverId, taskId],
+  );
+  if (claimed.length === 0) return { outcome: 'SKIPPED' };
+  await em.refresh(task);
+
+  const queued = task.phaseSeconds.queued ?? (Date.now() - (task.notBefore ?? task.createdAt).getTime()) / 1000;
+  const reporter = new ProgressReporter(systemFork(orm), publisher, task.id, task.project?.id ?? null, {
+    phaseSeconds: { ...task.phaseSeconds, queued: Math.max(0, queued) },
+  });
+  // Reporter writes go one after another: a progress write in flight must not race the end.
+  let writes: Promise<unknown> = reporter.start('start');
+  const then = (f: () => Promise<unknown>) => (writes = writes.then(f, f));
+
+  const abort = new AbortController();
+  const onShutdown = () => abort.abort(shutdown?.reason);
+  shutdown?.addEventListener('abort', onShutdown);
+  let cancelled = false;
+  const watch = setInterval(async () => {
+    try {
+      const [row] = await orm.em.getConnection().execute(`select cancel_requested from task where id = ?`, [taskId]);
+      if (row?.cancel_requested && !abort.signal.aborted) {
+        cancelled = true;
+        abort.abort(new TaskCancelled());
+      }
+    } catch {
+      // A transient database error: the next poll tries again.
+    }
+  }, CANCEL_POLL_MS);
+
+  const ctx: TaskContext = {
+    task,
+    em: systemFork(orm),
+    signal: abort.signal,
+    attempt,
+    dataMoverId,
+    phase: (name, bytesTotal) => then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>,
+    progress: ({ bytesDone, bytesTotal }) => void then(() => reporter.progress(bytesDone, bytesTotal)).catch(() => {}),
+  };
+
+  try {
+    const result = await executor(ctx);
+    if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
+    await then(() => reporter.finish('SUCCEEDED'));
+    return { outcome: 'SUCCEEDED' };
+  } catch (error) {
+    if (cancelled || error instanceof TaskCancelled) {
+      await then(() => reporter.finish('CANCELLED'));
+      return { outcome: 'CANCELLED' };
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    if (attempt < maxAttempts) {
+      await then(() => reporter.requeue(message));
+      return { outcome: 'RETRY', error };
+    }
+    await then(() => reporter.finish('FAILED', message));
+    return { outcome: 'FAILED', error };
+  } finally {
+    clearInterval(watch);
+    shutdown?.removeEventListener('abort', onShutdown);
+  }
+}
