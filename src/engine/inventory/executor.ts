@@ -1,15 +1,11 @@
 // The INVENTORY_SYNC executor for the task runner: sync steps become task phases, steps done
 // become progress (bytesDone/bytesTotal count steps here), cancellation aborts the sync.
-// Typed structurally so it plugs into the runner's `Executors` without importing it.
+import type { TaskContext } from '../task-runner.ts';
 import type { SyncDeps } from './sync.ts';
 import { syncInventory } from './sync.ts';
 
-export type InventoryTaskContext = {
-  task: { cloud?: { id: string } | null };
-  signal: AbortSignal;
-  phase(name: string): Promise<void>;
-  progress(p: { bytesDone: bigint; bytesTotal: bigint }): void;
-};
+/** What the executor uses of the runner's TaskContext. */
+export type InventoryTaskContext = Pick<TaskContext, 'signal' | 'phase' | 'progress'> & { task: { cloud?: { id: string } | null } };
 
 export function inventorySyncExecutor(deps: SyncDeps) {
   return async (ctx: InventoryTaskContext): Promise<void> => {
