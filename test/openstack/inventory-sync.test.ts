@@ -126,7 +126,9 @@ describe('inventory sync (simulator → PostgreSQL)', () => {
 
   it('servers of projects outside the auth domains are skipped, not mis-assigned', async () => {
     const id = await addCloud('default-only', { domains: ['Default'] });
+    t.sim.state.servers.get(t.seed.proxyServerId)!.name = "proxy? it's \"quoted\" $1 ::jsonb"; // data is never SQL
     const r = await syncInventory(deps(), id);
+    expect((await systemFork(orm).findOneOrFail(Instance, { cloud: id, externalId: t.seed.proxyServerId })).name).toBe("proxy? it's \"quoted\" $1 ::jsonb");
     expect(r.projects).toBe(3);
     expect(r.instances).toBe(3); // proxy, web-1, db-1
     expect(r.skipped).toBe(3); // in lab2: app-a1, its volume, and app-b1's volume (its server was deleted above)
