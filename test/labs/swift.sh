@@ -19,7 +19,7 @@ OBJECT_PORT=28110
 MEMCACHED_PORT=28121
 SWIFT_USER="test:tester"
 SWIFT_KEY="testing"
-PACKAGES=(swift swift-proxy swift-object swift-container swift-account memcached python3-lxml curl)
+PACKAGES=(swift swift-proxy swift-object swift-container swift-account memcached python3-lxml curl eatmydata)
 
 log() { printf 'swift-lab: %s\n' "$*" >&2; }
 
@@ -201,9 +201,11 @@ ensure() {
   write_configs
   build_rings
   start_daemon memcached memcached -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -m 64 -U 0
-  start_daemon account swift-account-server "$LAB/etc/account-server.conf"
-  start_daemon container swift-container-server "$LAB/etc/container-server.conf"
-  start_daemon object swift-object-server "$LAB/etc/object-server.conf"
+  # eatmydata makes the storage servers' fsync() a no-op: a test lab needs no durability, and
+  # small PUTs go from ~36 to ~14 ms each (sequential; ~13 → ~7 ms with 4–8 in flight).
+  start_daemon account eatmydata swift-account-server "$LAB/etc/account-server.conf"
+  start_daemon container eatmydata swift-container-server "$LAB/etc/container-server.conf"
+  start_daemon object eatmydata swift-object-server "$LAB/etc/object-server.conf"
   start_daemon proxy swift-proxy-server "$LAB/etc/proxy-server.conf"
   local i
   for i in $(seq 1 120); do

@@ -117,6 +117,9 @@ type KeystoneTokenBody = { token?: { expires_at?: string; catalog?: CatalogServi
 
 export function pickObjectStore(catalog: CatalogService[], c: KeystoneConfig, where: string): string {
   const services = catalog.filter((s) => s.type === 'object-store' && (!c.serviceName || s.name === c.serviceName));
+  if (services.length > 1) {
+    throw new BackendError('INVALID', `${where}: several object-store services (${services.map((s) => s.name).join(', ')}); set service_name=`);
+  }
   const endpoints = services
     .flatMap((s) => s.endpoints)
     .filter((e) => e.interface === c.interface && (!c.region || e.region_id === c.region || e.region === c.region));
