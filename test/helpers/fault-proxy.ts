@@ -150,5 +150,6 @@ export class FaultProxy {
         cut();
       }
     });
+    req.on('end', () => upstream.end());
   }
 }
