@@ -1,6 +1,8 @@
 // A small pool of worker threads (one per core) for the per-chunk CPU work. Callers bound how much
 // they put in flight (see backup.ts / restore.ts); the pool itself only spreads requests.
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RepositoryKeys } from './keys.ts';
 import type { WorkerRequest, WorkerResponse } from './worker-thread.ts';
@@ -25,8 +27,9 @@ export class WorkerPool {
     // The worker body is TypeScript: register tsx inside the thread first, whatever started this
     // process (node --import tsx, bin/strongbox.js, vitest), then load it.
     const body = new URL('./worker-thread.ts', import.meta.url).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(body)}); })`;
+    // (resolve the package's ESM entry: import.meta.resolve is not available under every runner)
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const boot = `import(${JSON.stringify(tsx)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(body)}); })`;
     for (let i = 0; i < size; i++) {
       const w = new Worker(boot, {
         eval: true,
