@@ -97,7 +97,7 @@ export async function listObjects(dir: string, sub = ''): Promise<string[]> {
     for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true }).catch(() => [])) {
       const k = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(k);
-      else out.push(k);
+      else if (!e.name.startsWith('.tmp-')) out.push(k); // a put in progress is not an object yet
     }
   };
   await walk(sub);
