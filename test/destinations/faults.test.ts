@@ -42,6 +42,8 @@ type Kind = {
   isPartUpload: (req: http.IncomingMessage) => boolean;
   /** Where the server keeps parts/segments of large objects. */
   segmentContainer: string;
+  /** The request that makes a large object visible (multipart completion / SLO manifest). */
+  isFinalStep: (req: http.IncomingMessage) => boolean;
 };
 
 const s3Bucket = uniqueName('fault-s3');
@@ -60,6 +62,7 @@ const kinds: Kind[] = [
     largeSize: 12 * MiB,
     isPartUpload: (req) => req.method === 'PUT' && /[?&]partNumber=/.test(req.url!),
     segmentContainer: `${s3Bucket}+segments`, // where Swift's s3api keeps multipart parts
+    isFinalStep: (req) => req.method === 'POST' && /[?&]uploadId=/.test(req.url!),
   },
   {
     name: 'swift',
@@ -71,6 +74,7 @@ const kinds: Kind[] = [
     largeSize: 4 * MiB,
     isPartUpload: (req) => req.method === 'PUT' && req.url!.includes('_segments/'),
     segmentContainer: `${swiftContainer}_segments`,
+    isFinalStep: (req) => req.method === 'PUT' && req.url!.includes('multipart-manifest=put'),
   },
 ];
 
@@ -145,6 +149,17 @@ describe.each(kinds)('$name under faults', (kind) => {
     expect(parts).toBeGreaterThan(2);
     expect(await b.stat('fail/large')).toBeNull();
     expect((await rawListing(lab, kind.segmentContainer)).filter((n) => n.startsWith('r/fail/large'))).toEqual([]);
+    await b.close();
+  });
+
+  it('a lost answer to the final step of a large upload: the object landed whole, put succeeds', async () => {
+    // No retries: the client must find out by looking, not by repeating the request.
+    const b = await kind.viaProxy('retries=0');
+    const data = randomBytes(kind.largeSize);
+    proxy.add({ match: kind.isFinalStep, fault: { kind: 'lose-response' }, times: 1 });
+    await b.put('lost/large', data);
+    expect(proxy.seen.filter((s) => s.fault === 'lose-response').length).toBe(1);
+    expect((await b.get('lost/large')).equals(data)).toBe(true);
     await b.close();
   });
 

@@ -1,7 +1,7 @@
 // A fault-injecting HTTP proxy between a client and the real Swift lab. Requests pass through
 // untouched (Host header included, so S3 signatures and tempauth URLs stay valid) unless a rule
 // matches; then it answers an error status, stalls past the client's timeout, resets the
-// connection, or cuts the transfer after some bytes. `down()` makes it behave like a stopped
+// connection, cuts the transfer after some bytes, or lets the request land and loses the answer. `down()` makes it behave like a stopped
 // server: every connection is reset until `up()`.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +13,9 @@ export type Fault =
   /** Forward the request, but after this many request-body bytes cut both connections. */
   | { kind: 'cut-request'; afterBytes: number; thenDown?: boolean }
   /** Forward the request, but cut the response after this many body bytes. */
-  | { kind: 'cut-response'; afterBytes: number };
+  | { kind: 'cut-response'; afterBytes: number }
+  /** Forward the request; when the server answers, drop the answer and reset the connection. */
+  | { kind: 'lose-response' };
 
 export type Rule = {
   match: (req: http.IncomingMessage) => boolean;
@@ -120,6 +122,11 @@ export class FaultProxy {
     };
     upstream.on('error', () => req.socket.destroy());
     upstream.on('response', (up) => {
+      if (fault?.kind === 'lose-response') {
+        up.resume();
+        up.on('end', () => req.socket.destroy());
+        return;
+      }
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (fault?.kind !== 'cut-response') {
         up.pipe(res);

@@ -204,19 +204,26 @@ export class S3Backend implements Backend {
     const Bucket = this.settings.bucket;
     const Key = this.objectKey(key);
     let UploadId: string | undefined;
+    let expectedEtag: string | undefined;
     try {
       UploadId = (await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: 'application/octet-stream' }))).UploadId;
       const size = this.settings.partSize;
       const starts = Array.from({ length: Math.ceil(data.length / size) }, (_, i) => i * size);
+      const digests: Buffer[] = [];
       const parts = await mapLimit(starts, this.settings.threads, async (start, i) => {
         const body = data.subarray(start, start + size);
+        digests[i] = createHash('md5').update(body).digest();
         const out = await this.client.send(
-          new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: body, ContentLength: body.length, ContentMD5: md5Base64(body) }),
+          new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: body, ContentLength: body.length, ContentMD5: digests[i].toString('base64') }),
         );
         return { PartNumber: i + 1, ETag: out.ETag };
       });
+      // S3's multipart ETag: MD5 of the parts' MD5s, dash, part count.
+      expectedEtag = `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${parts.length}`;
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (error) {
+      // The completion may have landed with its answer lost: then the object is whole, keep it.
+      if (expectedEtag && (await this.holds(Key, expectedEtag))) return;
       if (UploadId) {
         await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {
           // Best effort: the server may be the reason we failed. Its lifecycle rules (or the
@@ -224,6 +231,15 @@ export class S3Backend implements Backend {
         });
       }
       throw this.classify(error, `put ${key} (multipart)`);
+    }
+  }
+
+  private async holds(Key: string, etag: string): Promise<boolean> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key }));
+      return out.ETag?.replace(/"/g, '') === etag;
+    } catch {
+      return false;
     }
   }
 
