@@ -163,6 +163,16 @@ describe.each(kinds)('$name under faults', (kind) => {
     await b.close();
   });
 
+  it('keeps at most `threads` requests in flight', async () => {
+    const b = await kind.viaProxy('threads=2');
+    proxy.clear();
+    const blobs = Array.from({ length: 10 }, () => randomBytes(256 * 1024));
+    await Promise.all(blobs.map((d, i) => b.put(`par/${i}`, d)));
+    await Promise.all(blobs.map((_, i) => b.get(`par/${i}`)));
+    expect(proxy.maxInFlight).toBe(2);
+    await b.close();
+  });
+
   it('gives up after the retries with a clean error naming the destination', async () => {
     const b = await kind.viaProxy('retries=2');
     await b.put('f/down', Buffer.from('x'));

@@ -28,6 +28,9 @@ export type Seen = { method: string; url: string; fault?: Fault['kind'] };
 
 export class FaultProxy {
   readonly seen: Seen[] = [];
+  /** Requests being handled right now, and the most at once since the last clear(). */
+  inFlight = 0;
+  maxInFlight = 0;
   private rules: Rule[] = [];
   private isDown = false;
   private readonly server: http.Server;
@@ -57,6 +60,7 @@ export class FaultProxy {
   clear(): void {
     this.rules = [];
     this.seen.length = 0;
+    this.maxInFlight = this.inFlight;
   }
 
   down(): void {
@@ -80,6 +84,9 @@ export class FaultProxy {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    res.on('close', () => this.inFlight--);
     if (this.isDown) {
       this.seen.push({ method: req.method!, url: req.url!, fault: 'reset' });
       req.socket.destroy();
