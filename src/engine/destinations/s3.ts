@@ -23,6 +23,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Backend, ObjectInfo } from './backend.ts';
 import { BackendError } from './backend.ts';
+import { emptyOrInvalidRange } from './range.ts';
 import { isTransientNetworkError, mapLimit, withRetries, type RetryPolicy } from './retry.ts';
 import { keyPrefix, MiB, QuerySettings, rejectUrlCredentials } from './settings.ts';
 
@@ -154,13 +155,8 @@ export class S3Backend implements Backend {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new BackendError('INVALID', `${this.location}: bad range ${offset}+${length} for ${key}`);
-    }
-    if (length === 0) {
-      if (!(await this.stat(key))) throw BackendError.notFound(this.location, key);
-      return Buffer.alloc(0);
-    }
+    const empty = await emptyOrInvalidRange(this, key, offset, length);
+    if (empty) return empty;
     return this.read(key, `bytes=${offset}-${offset + length - 1}`);
   }
 

@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import type { Backend, ObjectInfo } from './backend.ts';
 import { BackendError } from './backend.ts';
 import { header, HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
+import { emptyOrInvalidRange } from './range.ts';
 import { isTransientNetworkError, mapLimit, Semaphore, withRetries, type RetryPolicy } from './retry.ts';
 import { keyPrefix, MiB, QuerySettings, rejectUrlCredentials } from './settings.ts';
 import { AuthServerError, SwiftAuth, type AuthConfig } from './swift-auth.ts';
@@ -209,13 +210,8 @@ export class SwiftBackend implements Backend {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new BackendError('INVALID', `${this.location}: bad range ${offset}+${length} for ${key}`);
-    }
-    if (length === 0) {
-      if (!(await this.stat(key))) throw BackendError.notFound(this.location, key);
-      return Buffer.alloc(0);
-    }
+    const empty = await emptyOrInvalidRange(this, key, offset, length);
+    if (empty) return empty;
     const op = `get ${key} (bytes ${offset}+${length})`;
     const res = await this.send(op, { method: 'GET', path: this.objectPath(key), headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
     if (res.status === 404) throw BackendError.notFound(this.location, key);
