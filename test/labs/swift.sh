@@ -6,6 +6,7 @@
 #   bash test/labs/swift.sh ensure   # install if missing, start if not running, wait until healthy
 #   bash test/labs/swift.sh stop     # stop what this lab started (by PID)
 #   bash test/labs/swift.sh env      # print the endpoint and credentials (KEY=value lines)
+#   bash test/labs/swift.sh wipe     # stop and delete the stored data (tests leave their containers)
 #
 # `ensure` is idempotent and serialised with flock, so parallel test files may all call it.
 # Facts behind the choices: ../shared/notes/labs.md (Swift section).
@@ -239,5 +240,6 @@ case "${1:-ensure}" in
   ensure) ensure ;;
   stop) stop ;;
   env) print_env ;;
-  *) echo "usage: $0 ensure|stop|env" >&2; exit 2 ;;
+  wipe) stop; rm -rf "$LAB/srv" "$LAB/cache" ;;
+  *) echo "usage: $0 ensure|stop|env|wipe" >&2; exit 2 ;;
 esac
