@@ -17,6 +17,7 @@ import { layout, newBackupId, randomName } from './format.ts';
 import { Manifest } from './manifest.ts';
 import { putSealed } from './objects.ts';
 import { PackWriter } from './pack-writer.ts';
+import { releasedBytes } from './memory.ts';
 import type { Repository } from './repository.ts';
 
 /** One disk to back up. */
@@ -194,6 +195,7 @@ async function backupDisk(
     totals.read += length;
     if (buf.equals(length === cs ? zero : zero.subarray(0, length))) {
       totals.zero += length;
+      releasedBytes(length);
       return;
     }
     const h = await pool.hash(buf);
@@ -201,6 +203,7 @@ async function backupDisk(
     const hex = h.id.toString('hex');
     if (repo.index.has(h.id) || pending.has(hex)) {
       totals.dedupChunks++;
+      releasedBytes(length);
       return;
     }
     pending.add(hex);

@@ -6,6 +6,7 @@ import { encodeIndex, type ChunkIndex, type IndexedPack } from './chunk-index.ts
 import { layout, randomName } from './format.ts';
 import { putSealed } from './objects.ts';
 import { PackBuilder } from './pack.ts';
+import { releasedBytes } from './memory.ts';
 
 export class PackWriter {
   private builder: PackBuilder | null = null;
@@ -30,7 +31,8 @@ export class PackWriter {
 
   async add(id: Buffer, blob: Buffer, rawLength: number, flags: number): Promise<void> {
     if (this.error) throw this.error;
-    this.builder ??= new PackBuilder();
+    // Room for a full pack plus one maximal blob, so the buffer never grows in practice.
+    this.builder ??= new PackBuilder(this.packSize + blob.length + 64 * 1024);
     this.builder.add(id, blob, rawLength, flags);
     if (this.builder.size >= this.packSize) await this.closePack();
   }
@@ -47,6 +49,7 @@ export class PackWriter {
       .then(async () => {
         const packed: IndexedPack = { packId: b.packId, size: bytes.length, entries: b.entries };
         this.bytesWritten += bytes.length;
+        releasedBytes(bytes.length * 2);
         this.packsWritten++;
         this.stored.push(packed);
         this.index?.addPack(packed);
