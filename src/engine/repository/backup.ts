@@ -184,7 +184,9 @@ async function backupDisk(
   const inChanged = usable ? overlapTester(mergeExtents(input.changedExtents ?? [])) : () => true;
   const zero = Buffer.alloc(cs);
   const pool = repo.pool;
-  const inflightLimit = Math.max(4, (repo.options.workers ?? 2) * 4);
+  // ~8 MiB of chunks between read and pack: deep enough to hide read and message latency behind
+  // the workers, small enough to keep memory flat.
+  const inflightLimit = Math.max(8, Math.floor((8 << 20) / cs));
 
   let failure: unknown = null;
   const running = new Set<Promise<void>>();
