@@ -60,8 +60,10 @@ export class PackBuilder {
   private buf: Buffer;
   size = PACK_MAGIC.length;
 
-  constructor(capacity: number) {
-    this.buf = Buffer.allocUnsafeSlow(capacity);
+  /** `reuse`: a buffer of a pack already stored, recycled (big buffers freed and reallocated make
+   *  glibc raise its mmap threshold and keep freed memory around). */
+  constructor(capacity: number, reuse?: Buffer) {
+    this.buf = reuse && reuse.length >= capacity ? reuse : Buffer.allocUnsafeSlow(capacity);
     PACK_MAGIC.copy(this.buf, 0);
   }
 
@@ -74,6 +76,11 @@ export class PackBuilder {
     this.entries.push({ id, offset: this.size, length: blob.length, rawLength, flags });
     blob.copy(this.buf, this.size);
     this.size += blob.length;
+  }
+
+  /** The whole backing buffer, to recycle once the pack is stored. */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   finish(dataKey: Buffer): Buffer {
