@@ -15,7 +15,7 @@ describe('incremental backups from changed extents', () => {
 
   beforeAll(async () => {
     dir = await tempDir();
-    repo = await newRepository(dir);
+    repo = await newRepository(dir, { chunkSize: MiB }); // the assertions count 1 MiB chunks
     day1 = path.join(dir, 'day1.raw');
     day2 = path.join(dir, 'day2.raw');
     await makeImage(day1, size, [

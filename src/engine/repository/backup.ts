@@ -17,6 +17,7 @@ import { layout, newBackupId, randomName } from './format.ts';
 import { Manifest } from './manifest.ts';
 import { putSealed } from './objects.ts';
 import { PackWriter } from './pack-writer.ts';
+import { releasedBytes } from './memory.ts';
 import type { Repository } from './repository.ts';
 
 /** One disk to back up. */
@@ -183,7 +184,9 @@ async function backupDisk(
   const inChanged = usable ? overlapTester(mergeExtents(input.changedExtents ?? [])) : () => true;
   const zero = Buffer.alloc(cs);
   const pool = repo.pool;
-  const inflightLimit = Math.max(4, (repo.options.workers ?? 2) * 4);
+  // ~8 MiB of chunks between read and pack: deep enough to hide read and message latency behind
+  // the workers, small enough to keep memory flat.
+  const inflightLimit = Math.max(8, Math.floor((8 << 20) / cs));
 
   let failure: unknown = null;
   const running = new Set<Promise<void>>();
@@ -194,6 +197,7 @@ async function backupDisk(
     totals.read += length;
     if (buf.equals(length === cs ? zero : zero.subarray(0, length))) {
       totals.zero += length;
+      releasedBytes(length);
       return;
     }
     const h = await pool.hash(buf);
@@ -201,6 +205,7 @@ async function backupDisk(
     const hex = h.id.toString('hex');
     if (repo.index.has(h.id) || pending.has(hex)) {
       totals.dedupChunks++;
+      releasedBytes(length);
       return;
     }
     pending.add(hex);

@@ -1,6 +1,6 @@
-// Chunk compression: zstd level 1 (zstd-napi). Measured on this machine's bench data (non-zero
-// chunks): zstd -1 ~680 MB/s per core at ratio 1.87; brotli q1 (node:zlib) ~440 MB/s at 1.83 —
-// zstd is both faster and smaller, and decompresses several times faster. A chunk that does not
+// Chunk compression: zstd level 1 (zstd-napi). bench/codecs.ts on the bench's day1 image (non-zero
+// 256 KiB chunks, one core): zstd -1 637 MB/s at ratio 1.64; brotli q1 (node:zlib) 408 MB/s at
+// 1.62 — zstd is both faster and smaller, and decompresses several times faster. A chunk that does not
 // shrink by at least 1/32 is stored raw (random data), which saves the decompression on restore.
 import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { FLAG_ZSTD } from './format.ts';

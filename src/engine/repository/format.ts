@@ -5,8 +5,10 @@ import { randomBytes } from 'node:crypto';
 export const FORMAT_NAME = 'strongbox-repository';
 export const FORMAT_VERSION = 1;
 
-/** 1 MiB: on the bench images day2 added 19.9 % of non-zero chunks at 1 MiB vs 38.7 % at 4 MiB. */
-export const DEFAULT_CHUNK_SIZE = 1 << 20;
+/** 256 KiB, from bench:repository on the 1 GiB images (docs/repository-format.md, "Chunk size"):
+ *  day2 added 104 / 135 / 160 MB at 256 KiB / 512 KiB / 1 MiB chunks (restic: 180 MB), clone
+ *  93 / 100 / 113 MB (restic: 146), at the same CPU cost per GB. */
+export const DEFAULT_CHUNK_SIZE = 256 << 10;
 export const MIN_CHUNK_SIZE = 64 << 10;
 export const MAX_CHUNK_SIZE = 16 << 20;
 /** Packs are closed once they reach this size, so the average object is ≥ 8 MiB. */

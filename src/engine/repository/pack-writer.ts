@@ -12,6 +12,7 @@ export class PackWriter {
   private inFlight = new Set<Promise<void>>();
   private stored: IndexedPack[] = [];
   private error: unknown = null;
+  private spare: Buffer[] = [];
   /** Bytes of packs and index objects written. */
   bytesWritten = 0;
   packsWritten = 0;
@@ -30,7 +31,8 @@ export class PackWriter {
 
   async add(id: Buffer, blob: Buffer, rawLength: number, flags: number): Promise<void> {
     if (this.error) throw this.error;
-    this.builder ??= new PackBuilder();
+    // Room for a full pack plus one maximal blob, so the buffer never grows in practice.
+    this.builder ??= new PackBuilder(this.packSize + Math.max(blob.length, 4 << 20) + 64 * 1024, this.spare.pop());
     this.builder.add(id, blob, rawLength, flags);
     if (this.builder.size >= this.packSize) await this.closePack();
   }
@@ -47,6 +49,7 @@ export class PackWriter {
       .then(async () => {
         const packed: IndexedPack = { packId: b.packId, size: bytes.length, entries: b.entries };
         this.bytesWritten += bytes.length;
+        this.spare.push(b.buffer);
         this.packsWritten++;
         this.stored.push(packed);
         this.index?.addPack(packed);

@@ -52,24 +52,50 @@ export function trailerAad(packId: string): Buffer {
   return Buffer.from(`strongbox:pack:${packId}`);
 }
 
-/** Builds one pack in memory; `finish` returns the object bytes and its entries. */
+/** Builds one pack in one preallocated buffer (blobs are copied in as they come, so each blob's
+ *  own memory is free at once and no concatenation doubles the pack). */
 export class PackBuilder {
   readonly packId = randomName(32);
-  private parts: Buffer[] = [PACK_MAGIC];
   readonly entries: PackEntry[] = [];
+  private buf: Buffer;
   size = PACK_MAGIC.length;
 
+  /** `reuse`: a buffer of a pack already stored, recycled (big buffers freed and reallocated make
+   *  glibc raise its mmap threshold and keep freed memory around). */
+  constructor(capacity: number, reuse?: Buffer) {
+    this.buf = reuse && reuse.length >= capacity ? reuse : Buffer.allocUnsafeSlow(capacity);
+    PACK_MAGIC.copy(this.buf, 0);
+  }
+
   add(id: Buffer, blob: Buffer, rawLength: number, flags: number): void {
+    if (this.size + blob.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.size + blob.length + 4096));
+      this.buf.copy(bigger, 0, 0, this.size);
+      this.buf = bigger;
+    }
     this.entries.push({ id, offset: this.size, length: blob.length, rawLength, flags });
-    this.parts.push(blob);
+    blob.copy(this.buf, this.size);
     this.size += blob.length;
+  }
+
+  /** The whole backing buffer, to recycle once the pack is stored. */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   finish(dataKey: Buffer): Buffer {
     const trailer = seal(dataKey, encodeEntries(this.entries), trailerAad(this.packId));
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(trailer.length);
-    return Buffer.concat([...this.parts, trailer, len, PACK_END]);
+    const end = this.size + trailer.length + 12;
+    if (end > this.buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(end);
+      this.buf.copy(bigger, 0, 0, this.size);
+      this.buf = bigger;
+    }
+    let o = this.size;
+    o += trailer.copy(this.buf, o);
+    o = this.buf.writeUInt32LE(trailer.length, o);
+    o += PACK_END.copy(this.buf, o);
+    return this.buf.subarray(0, o);
   }
 }
 

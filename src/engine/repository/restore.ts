@@ -11,6 +11,7 @@ import { layout } from './format.ts';
 import type { Manifest } from './manifest.ts';
 import type { Repository } from './repository.ts';
 import { ChunkError } from './workers.ts';
+import { releasedBytes } from './memory.ts';
 
 export type RestoreTarget =
   /** A new sparse file (written as <path>.partial, renamed when complete). Refuses an existing
@@ -28,7 +29,9 @@ export type RestoreOptions = {
 
 export type RestoreResult = { backupId: string; disk: string; bytes: number; writtenBytes: number; chunks: number; seconds: number };
 
-const MAX_READ = 16 << 20;
+// Up to WINDOW ranged reads of MAX_READ in flight: enough to keep both cores and the disk busy,
+// little enough to bound memory (~2 × WINDOW × MAX_READ).
+const MAX_READ = 4 << 20;
 const WINDOW = 6;
 
 type Group =
@@ -106,6 +109,7 @@ export async function runRestore(
           await write(c, pos);
           pos += c.length;
           chunks++;
+          releasedBytes(c.length);
         }
       }
       done += g.kind === 'zero' ? g.length : g.slots.reduce((s, x) => s + x.loc.rawLength, 0);

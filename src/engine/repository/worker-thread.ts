@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, open, seal } from './keys.ts';
 import { compressChunk, decompressChunk } from './compress.ts';
+import { releasedBytes } from './memory.ts';
 
 export type WorkerRequest =
   | { op: 'hash'; seq: number; buf: Buffer }
@@ -37,6 +38,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
       const { data, flags } = compressChunk(buf, level);
       const blob = seal(dk, data, Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length));
       parentPort!.postMessage({ seq: msg.seq, ok: true, blob, flags }, [blob.buffer as ArrayBuffer]);
+      releasedBytes(buf.length + data.length);
     } else {
       const buf = Buffer.from(msg.buf.buffer, msg.buf.byteOffset, msg.buf.length);
       const chunks: Buffer[] = [];
@@ -57,6 +59,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         chunks.push(own(plain));
       }
       parentPort!.postMessage({ seq: msg.seq, ok: true, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
+      releasedBytes(buf.length * 2);
     }
   } catch (e) {
     parentPort!.postMessage({ seq: msg.seq, ok: false, error: (e as Error).message });

@@ -1,8 +1,9 @@
 // A small pool of worker threads (one per core) for the per-chunk CPU work. Callers bound how much
 // they put in flight (see backup.ts / restore.ts); the pool itself only spreads requests.
+import { buildSync } from 'esbuild';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RepositoryKeys } from './keys.ts';
 import type { WorkerRequest, WorkerResponse } from './worker-thread.ts';
@@ -24,12 +25,7 @@ export class WorkerPool {
   private failed: Error | null = null;
 
   constructor(keys: RepositoryKeys, level: number, size = Math.max(1, os.availableParallelism())) {
-    // The worker body is TypeScript: register tsx inside the thread first, whatever started this
-    // process (node --import tsx, bin/strongbox.js, vitest), then load it.
-    const body = new URL('./worker-thread.ts', import.meta.url).href;
-    // (resolve the package's ESM entry: import.meta.resolve is not available under every runner)
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(body)}); })`;
+    const boot = workerSource();
     for (let i = 0; i < size; i++) {
       const w = new Worker(boot, {
         eval: true,
@@ -106,4 +102,29 @@ function owned(buf: Buffer): Buffer {
   const c = Buffer.allocUnsafeSlow(buf.length);
   buf.copy(c);
   return c;
+}
+
+let cachedSource: string | null = null;
+
+/**
+ * The worker body (worker-thread.ts and its imports) as one plain-JS script. The threads then run
+ * without a TypeScript loader: each starts in milliseconds and weighs ~20 MB less than one that
+ * loads tsx. zstd-napi stays external, required by absolute path so any working directory works.
+ */
+function workerSource(): string {
+  if (cachedSource) return cachedSource;
+  const zstd = createRequire(import.meta.url).resolve('zstd-napi');
+  const out = buildSync({
+    entryPoints: [fileURLToPath(new URL('./worker-thread.ts', import.meta.url))],
+    bundle: true,
+    write: false,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    alias: { 'zstd-napi': zstd },
+    external: [zstd],
+    logLevel: 'silent',
+  });
+  cachedSource = out.outputFiles[0].text;
+  return cachedSource;
 }
