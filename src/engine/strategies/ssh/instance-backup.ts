@@ -211,6 +211,16 @@ export class SshDiskSource implements DiskSource {
     this.pidFile = `${work}/strongbox-${session.options.backupId}-${disk.target}.pid`;
   }
 
+  /** Top of the frozen chain being read (the active layer before this backup's snapshot). */
+  get frozenImage(): string {
+    return this.frozen;
+  }
+
+  /** The overlay this backup's snapshot created. */
+  get overlayImage(): string {
+    return this.overlay;
+  }
+
   /** Map the frozen layer(s) and serve the frozen chain over NBD. */
   async prepare(lv: Libvirt) {
     const chain = await lv.chain(this.frozen);
@@ -284,9 +294,11 @@ export class SshDiskSource implements DiskSource {
     let next = 0;
     const issue = () => {
       const p = pieces[next++];
-      window.push(
-        p.zero ? Promise.resolve({ offset: p.offset, length: p.length, data: null }) : this.read(p.offset, p.length).then((data) => ({ offset: p.offset, length: p.length, data })),
-      );
+      const r: Promise<DataExtent> = p.zero
+        ? Promise.resolve({ offset: p.offset, length: p.length, data: null })
+        : this.read(p.offset, p.length).then((data) => ({ offset: p.offset, length: p.length, data }));
+      r.catch(() => {}); // reads behind a failed one fail too; only the first is reported
+      window.push(r);
     };
     while (next < pieces.length && window.length < 4) issue();
     while (window.length) {
