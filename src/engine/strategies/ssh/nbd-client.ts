@@ -73,6 +73,8 @@ export class NbdClient {
   private pending = new Map<bigint, Pending>();
   private loop: Promise<void> | null = null;
   private closed = false;
+  /** Set once the reply loop died: later reads fail at once instead of waiting forever. */
+  private failure: Error | null = null;
 
   private constructor(private stream: Duplex) {
     this.reader = new Reader(stream);
@@ -117,6 +119,7 @@ export class NbdClient {
   }
 
   read(offset: number, length: number): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new StrategyError('TRANSFER_FAILED', 'NBD client closed'));
     const cookie = ++this.cookie;
     const req = Buffer.alloc(28);
@@ -149,6 +152,7 @@ export class NbdClient {
         p.resolve(Buffer.from(await this.reader.read(p.length)));
       }
     } catch (e) {
+      this.failure = e as Error;
       for (const p of this.pending.values()) p.reject(e as Error);
       this.pending.clear();
     }
