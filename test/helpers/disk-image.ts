@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, open, rm } from 'node:fs/promises';
-import type { DiskSource } from '../../src/engine/strategies/disk-source.ts';
+import type { StrategyDiskSource as DiskSource } from '../../src/engine/strategies/disk-source.ts';
 
 export interface ApplyStats {
   extents: number;

@@ -89,7 +89,8 @@ wait_ready() {
 }
 
 ensure() {
-  need_pkgs ceph-mon ceph-osd ceph-common uuid-runtime
+  # qemu-block-extra: QEMU's rbd driver, for random reads of snapshots through qemu-nbd (librbd).
+  need_pkgs ceph-mon ceph-osd ceph-common uuid-runtime qemu-utils qemu-block-extra
   if [ -f "$DIR/.created" ]; then start_daemons; wait_ready; else create_cluster; fi
   echo "CEPH_CONF=$CONF"
   echo "CEPH_MON_HOST=$MON_ADDR"

@@ -1,57 +1,56 @@
-// The integration point between a backup strategy (where disk data comes from) and the repository
-// (where it is chunked, deduplicated and stored). A strategy opens one DiskSource per disk of an
-// instance; the repository reads it, then calls commit() once the backup is safely stored, and
-// close() in every case. close() without commit() means "abort": the strategy rolls back what it
-// created on the peer (new snapshot/overlay) and keeps what the next incremental needs.
+// What a backup strategy hands to the repository. The repository's own interface
+// (`src/engine/repository/disk-source.ts`, branch repo-core: size, random `read`, optional
+// `allocatedExtents`, `close`) is the contract; strategies extend it with what they know about the
+// disk's history (changed extents since the parent backup, a checkpoint for the next incremental)
+// and with a streaming view of the data, which is how RBD diffs arrive.
+//
+// Lifecycle: open (the strategy snapshots) → the repository reads → commit() once the backup is
+// stored (keep this snapshot/layer for the next incremental, drop the older one) → close() in every
+// case. close() without commit() rolls back: the new snapshot/overlay goes, the parent's stays.
+import type { DiskSource, Extent } from '../repository/disk-source.ts';
+import type { DiskInput } from '../repository/backup.ts';
 
-export interface Extent {
-  offset: number;
-  length: number;
-}
+export type { Extent };
 
 export interface DataExtent extends Extent {
   /** Exactly `length` bytes for [offset, offset + length), or null: the range reads as zeros. */
   data: Buffer | null;
 }
 
-export interface DiskSource {
-  /** Disk name on the instance (e.g. "vda") or image name (e.g. "rbd/volume-…"). */
+export interface StrategyDiskSource extends DiskSource {
+  /** Disk name on the instance ("vda") or image ("pool/volume-…"); matches disks across backups. */
   readonly name: string;
-  /** Virtual disk size in bytes. */
   readonly size: number;
   /**
-   * 'full': the extents below describe the whole disk (anything not listed is zero).
-   * 'incremental': they describe what changed since the parent backup (anything not listed is
-   * unchanged); the repository builds the new disk as parent + these extents.
+   * 'full': read the whole disk. 'incremental': `changedExtents()` lists what differs from the
+   * parent backup (everything else is unchanged).
    */
   readonly mode: 'full' | 'incremental';
-  /** Why an incremental was asked for but a full read is done (e.g. lost base snapshot). */
+  /** Why an incremental was asked for but a full read is done (lost base snapshot…): record it. */
   readonly fallbackReason: string | null;
-  /** Token the strategy needs for the next incremental; store it on the backup. */
+  /** After commit(): what the next incremental of this disk needs; store it on the backup. */
   readonly checkpoint: string;
+  /** Bytes of disk data read from the peer so far. */
+  readonly bytesRead: number;
 
+  read(offset: number, length: number): Promise<Buffer>;
+  allocatedExtents(): Promise<Extent[] | null>;
+  /** Changed ranges relative to the parent backup, sorted; null in full mode. */
+  changedExtents(): Promise<Extent[] | null>;
   /**
-   * The data to store, ascending by offset, non-overlapping, each extent ≤ a few MiB. For a full
-   * read: the allocated data of the whole disk; for an incremental: the changed data. Ranges found
-   * to be all zeros come with `data: null` (store a hole, not bytes); in full mode they may also
-   * simply be left out.
+   * The same data as a stream, ascending and non-overlapping: in full mode the allocated data, in
+   * incremental mode the changes. `data: null` marks ranges that read as zeros (store a hole).
    */
   extents(): AsyncIterable<DataExtent>;
 
-  /** Random access read, for sources that have it (NBD). */
-  read?(offset: number, length: number): Promise<Buffer>;
-  /** Allocated ranges of the whole disk (metadata only, no data read). */
-  allocatedExtents?(): AsyncIterable<Extent>;
-  /** Changed ranges relative to the parent backup (metadata only); null for a full read. */
-  changedExtents?(): AsyncIterable<Extent> | null;
-
-  /** Bytes of disk data read from the peer so far (for accounting and tests). */
-  readonly bytesRead: number;
-
-  /** The backup is stored: keep this snapshot/layer for the next incremental, drop the older one. */
   commit(): Promise<void>;
-  /** Release everything; without a prior commit() this rolls back the new snapshot/overlay. */
   close(): Promise<void>;
+}
+
+/** The repository's input for one disk (see runBackup in repo-core). */
+export async function toDiskInput(source: StrategyDiskSource): Promise<DiskInput> {
+  const changed = source.mode === 'incremental' ? await source.changedExtents() : null;
+  return { name: source.name, source, ...(changed ? { changedExtents: changed } : {}) };
 }
 
 /** A typed failure of a strategy; `reason` is safe to record on the backup (no secrets). */
@@ -66,7 +65,7 @@ export class StrategyError extends Error {
   }
 }
 
-/** Split extents into pieces of at most `max` bytes (keeps reads and buffers bounded). */
+/** Split an extent into pieces of at most `max` bytes (keeps reads and buffers bounded). */
 export function* splitExtent(e: Extent, max: number): Generator<Extent> {
   for (let o = e.offset; o < e.offset + e.length; o += max) {
     yield { offset: o, length: Math.min(max, e.offset + e.length - o) };
@@ -82,3 +81,15 @@ export function isZero(buf: Buffer): boolean {
   return true;
 }
 const ZERO = Buffer.alloc(64 * 1024);
+
+/** Does [start, end) overlap any of the sorted extents? (binary search) */
+export function overlaps(sorted: Extent[], start: number, end: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid].offset + sorted[mid].length <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo].offset < end;
+}

@@ -40,6 +40,15 @@ export class CephClient {
     return new CephClient(provider, dir);
   }
 
+  /** Private folder (0700) holding ceph.conf and the keyring; removed by close(). */
+  get configDir(): string {
+    return this.dir;
+  }
+
+  get configFile(): string {
+    return join(this.dir, 'ceph.conf');
+  }
+
   private baseArgs(): string[] {
     return ['-c', join(this.dir, 'ceph.conf'), '--id', this.provider.user, '--keyring', join(this.dir, 'keyring')];
   }

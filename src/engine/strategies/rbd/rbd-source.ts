@@ -4,8 +4,17 @@
 //   parent data of clones included) — sparse, unlike `rbd export`, which streams the holes too;
 // - incremental: `rbd export-diff --from-snap <parent> img@snap -`.
 // The diff stream is parsed as it arrives and zero-detected per block: RBD over-reports writes that
-// create or extend an object (from the object's old end to the end of the write).
-import { StrategyError, isZero, type DataExtent, type DiskSource, type Extent } from '../disk-source.ts';
+// create or extend an object (from the object's old end to the end of the write). A zero block
+// outside what the parent snapshot had allocated is no change at all and is dropped; a zero block
+// inside it is a real write of zeros and kept as a hole.
+// Random reads (the repository's `read`) go through librbd too: qemu-nbd with QEMU's rbd driver,
+// on a unix socket in the client's private folder.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StrategyError, isZero, overlaps, type DataExtent, type Extent, type StrategyDiskSource } from '../disk-source.ts';
+import { NbdClient } from '../ssh/nbd-client.ts';
 import { exitCode, type CephClient } from './ceph-client.ts';
 import { parseExportDiff } from './export-diff.ts';
 
@@ -27,7 +36,7 @@ interface Checkpoint {
 
 export const SNAP_PREFIX = 'strongbox-';
 
-export class RbdDiskSource implements DiskSource {
+export class RbdDiskSource implements StrategyDiskSource {
   readonly name: string;
   readonly mode: 'full' | 'incremental';
   bytesRead = 0;
@@ -35,6 +44,9 @@ export class RbdDiskSource implements DiskSource {
   bytesZeroDetected = 0;
   checkpoint = '';
   private state: 'open' | 'committed' | 'closed' = 'open';
+  /** Extents the parent snapshot had allocated (sorted); zeros outside them are not changes. */
+  private parentAllocated: Extent[] = [];
+  private nbd: Promise<{ client: NbdClient; server: ChildProcess }> | null = null;
 
   private constructor(
     private client: CephClient,
@@ -65,7 +77,9 @@ export class RbdDiskSource implements DiskSource {
     await client.run('rbd', ['snap', 'create', `${spec}@${snap}`], 'SNAPSHOT_FAILED');
     try {
       const info = await client.json<{ size: number }>('rbd', ['info', `${spec}@${snap}`]);
-      return new RbdDiskSource(client, o, snap, parentSnap, info.size, fallbackReason);
+      const source = new RbdDiskSource(client, o, snap, parentSnap, info.size, fallbackReason);
+      if (parentSnap) source.parentAllocated = await source.diffExtents(parentSnap, null);
+      return source;
     } catch (e) {
       await client.run('rbd', ['snap', 'rm', `${spec}@${snap}`]).catch(() => {});
       throw e;
@@ -76,23 +90,69 @@ export class RbdDiskSource implements DiskSource {
     return `${this.o.pool}/${this.o.image}`;
   }
 
-  private async diffExtents(from: string | null): Promise<Extent[]> {
-    const args = ['diff', `${this.spec}@${this.snap}`];
+  /** `rbd diff` of `at` (default: this snapshot), from `from` or from creation. */
+  private async diffExtents(at: string | null, from: string | null): Promise<Extent[]> {
+    const args = ['diff', `${this.spec}@${at ?? this.snap}`];
     if (from) args.push('--from-snap', from);
     const rows = await this.client.json<Array<{ offset: number; length: number; exists: string | boolean }>>('rbd', args);
     return rows.filter((r) => from || String(r.exists) === 'true').map(({ offset, length }) => ({ offset, length }));
   }
 
-  async *allocatedExtents(): AsyncIterable<Extent> {
-    yield* await this.diffExtents(null);
+  async allocatedExtents(): Promise<Extent[]> {
+    return this.diffExtents(null, null);
   }
 
-  changedExtents(): AsyncIterable<Extent> | null {
+  /**
+   * The exact changes, zero-detected: a scan of the export-diff stream (its data is read once
+   * and dropped). Cheaper alternative without data: `rbd diff --from-snap`, which over-reports.
+   */
+  async changedExtents(): Promise<Extent[] | null> {
     if (!this.parentSnap) return null;
-    const self = this;
-    return (async function* () {
-      yield* await self.diffExtents(self.parentSnap);
-    })();
+    const out: Extent[] = [];
+    for await (const e of this.extents()) out.push({ offset: e.offset, length: e.length });
+    return out;
+  }
+
+  /** Random read of the snapshot through librbd (qemu-nbd, started on first use). */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    if (n === 0) return Buffer.alloc(0);
+    this.nbd ??= this.startNbd();
+    const b = await (await this.nbd).client.read(offset, n);
+    this.bytesRead += b.length;
+    return b;
+  }
+
+  private async startNbd() {
+    const sock = join(this.client.configDir, `nbd-${this.o.backupId}.sock`);
+    const target = `rbd:${this.spec}@${this.snap}:id=${this.client.provider.user}:conf=${this.client.configFile}`;
+    const server = spawn('qemu-nbd', ['-r', '-f', 'raw', '-k', sock, target], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const err: Buffer[] = [];
+    server.stderr!.on('data', (d: Buffer) => err.push(d));
+    for (let i = 0; ; i++) {
+      try {
+        const s = await new Promise<ReturnType<typeof connect>>((resolve, reject) => {
+          const c = connect(sock, () => resolve(c));
+          c.once('error', reject);
+        });
+        return { client: await NbdClient.connect(s), server };
+      } catch (e) {
+        if (server.exitCode !== null || i > 200) {
+          server.kill();
+          throw new StrategyError('TRANSFER_FAILED', `qemu-nbd on ${this.spec}@${this.snap}: ${Buffer.concat(err).toString().trim().slice(-300)}`, { cause: e });
+        }
+        await sleep(25);
+      }
+    }
+  }
+
+  private async stopNbd() {
+    if (!this.nbd) return;
+    const p = this.nbd;
+    this.nbd = null;
+    const { client, server } = await p.catch(() => ({ client: null, server: null }));
+    await client?.close();
+    if (server && server.exitCode === null) server.kill();
   }
 
   async *extents(): AsyncIterable<DataExtent> {
@@ -130,11 +190,14 @@ export class RbdDiskSource implements DiskSource {
           this.bytesRead += rec.length;
           for (let i = 0; i < rec.length; i += block) {
             const piece = rec.data.subarray(i, Math.min(rec.length, i + block));
-            const zero = isZero(piece);
-            if (zero) this.bytesZeroDetected += piece.length;
-            yield* add(rec.offset + i, piece.length, zero ? null : piece);
+            const at = rec.offset + i;
+            if (!isZero(piece)) yield* add(at, piece.length, piece);
+            else {
+              this.bytesZeroDetected += piece.length;
+              if (this.wasAllocated(at, piece.length)) yield* add(at, piece.length, null);
+            }
           }
-        } else if (rec.type === 'zero') {
+        } else if (rec.type === 'zero' && this.wasAllocated(rec.offset, rec.length)) {
           yield* add(rec.offset, rec.length, null);
         }
       }
@@ -151,7 +214,13 @@ export class RbdDiskSource implements DiskSource {
     }
   }
 
+  /** In incremental mode: did the parent have data that a zero range here would erase? */
+  private wasAllocated(offset: number, length: number): boolean {
+    return !!this.parentSnap && overlaps(this.parentAllocated, offset, offset + length);
+  }
+
   async commit(): Promise<void> {
+    await this.stopNbd();
     if (this.state !== 'open') throw new StrategyError('INVALID_STATE', `${this.name} already ${this.state}`);
     // Keep only this snapshot as the base of the next incremental.
     for (const s of await this.client.snapshots(this.o.pool, this.o.image)) {
@@ -167,6 +236,7 @@ export class RbdDiskSource implements DiskSource {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
+    await this.stopNbd();
     // Not stored: drop the new snapshot, the parent stays the base of the next incremental.
     if (wasOpen) await this.client.run('rbd', ['snap', 'rm', `${this.spec}@${this.snap}`], 'SNAPSHOT_CLEANUP_FAILED');
   }

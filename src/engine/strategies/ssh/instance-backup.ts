@@ -14,7 +14,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { splitExtent, StrategyError, type DataExtent, type DiskSource, type Extent } from '../disk-source.ts';
+import { splitExtent, StrategyError, type DataExtent, type Extent, type StrategyDiskSource } from '../disk-source.ts';
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
 import { NbdClient } from './nbd-client.ts';
@@ -181,7 +181,7 @@ export class SshInstanceBackup {
   }
 }
 
-export class SshDiskSource implements DiskSource {
+export class SshDiskSource implements StrategyDiskSource {
   readonly name: string;
   size = 0;
   readonly mode: 'full' | 'incremental';
@@ -271,17 +271,19 @@ export class SshDiskSource implements DiskSource {
     }
   }
 
-  allocatedExtents(): AsyncIterable<Extent> {
-    return iter(this.allocated);
+  async allocatedExtents(): Promise<Extent[]> {
+    return this.allocated.map((e) => ({ ...e }));
   }
 
-  changedExtents(): AsyncIterable<Extent> | null {
-    return this.mode === 'incremental' ? iter(this.extentList.map(({ offset, length }) => ({ offset, length }))) : null;
+  async changedExtents(): Promise<Extent[] | null> {
+    return this.mode === 'incremental' ? this.extentList.map(({ offset, length }) => ({ offset, length })) : null;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
     if (!this.nbd) throw new StrategyError('TRANSFER_FAILED', 'disk source is closed');
-    const b = await this.nbd.read(offset, length);
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    if (n === 0) return Buffer.alloc(0);
+    const b = await this.nbd.read(offset, n);
     this.bytesRead += b.length;
     return b;
   }
@@ -341,8 +343,4 @@ export class SshDiskSource implements DiskSource {
     await this.stopServer().catch(() => {});
     if (wasOpen) await this.session.mergeActive(this.disk.target, this.overlay);
   }
-}
-
-async function* iter<T>(items: T[]): AsyncIterable<T> {
-  yield* items;
 }

@@ -149,7 +149,11 @@ export class NbdClient {
           p.reject(new StrategyError('TRANSFER_FAILED', `NBD read error ${error}`));
           continue;
         }
-        p.resolve(Buffer.from(await this.reader.read(p.length)));
+        // Own ArrayBuffer: the repository may hand the buffer to a worker thread.
+        const data = await this.reader.read(p.length);
+        const own = Buffer.allocUnsafeSlow(data.length);
+        data.copy(own);
+        p.resolve(own);
       }
     } catch (e) {
       this.failure = e as Error;
