@@ -2,7 +2,7 @@
 // shaped like a Nova instance (qcow2 on a raw _base). Guest writes go through QEMU's own block
 // layer (HMP qemu-io on the virtio device), exactly as guest I/O would.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -171,6 +171,33 @@ describe('SSH transfer from a libvirt/KVM domain', () => {
     expect(err.code).toBe('SNAPSHOT_FAILED');
     expect(err.reason).toMatch(/instance-00000001/);
     expect(blklist()).toBe(before);
+  });
+
+  it('a failed blockcommit is a typed failure with the reason, and the next backup merges the overlay back', async () => {
+    const before = blklist();
+    const session = await SshInstanceBackup.open({ credentials: creds, novaUuid: vm.LIBVIRT_UUID, workDir: ssh.SSH_WORK_DIR, backupId: 'bc1', track: false });
+    const vda = session.disks[0];
+    for await (const _ of vda.extents()) void _;
+    // A foreign reader (e.g. a leftover qemu-nbd) holds the frozen layer: QEMU cannot take the
+    // write lock it needs to merge the overlay into it.
+    const pid = join(tmp, 'foreign.pid');
+    sh('qemu-nbd', ['--fork', `--pid-file=${pid}`, '-r', '-f', 'qcow2', '-k', join(tmp, 'foreign.sock'), vda.frozenImage]);
+    try {
+      const err = await vda.commit().catch((e) => e);
+      expect(err).toBeInstanceOf(StrategyError);
+      expect(err.code).toBe('BLOCKCOMMIT_FAILED');
+      expect(err.reason).toMatch(/disk\.sb-bc1.*lock/);
+      await expect(session.close()).rejects.toMatchObject({ code: 'BLOCKCOMMIT_FAILED' });
+    } finally {
+      sh('kill', [readFileSync(pid, 'utf8').trim()]);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const next = await SshInstanceBackup.open({ credentials: creds, novaUuid: vm.LIBVIRT_UUID, workDir: ssh.SSH_WORK_DIR, backupId: 'bc2', track: false });
+    expect(next.recovered).toContain(`${vm.LIBVIRT_ROOT_DISK}.sb-bc1`);
+    for (const d of next.disks) await d.commit();
+    await next.close();
+    expect(blklist()).toBe(before);
+    expect(sbFiles()).toEqual([]);
   });
 
   it('an unknown instance is a clean DOMAIN_NOT_FOUND', async () => {

@@ -169,7 +169,10 @@ export class SshInstanceBackup {
       await conn.exec(new Libvirt(conn, this.options.libvirtUri).virsh('blockjob', this.domain, target, '--abort'));
       await sleep(200);
     }
-    throw new StrategyError('BLOCKCOMMIT_FAILED', `${what} on ${this.domain}/${target} failed: ${last}`);
+    throw new StrategyError(
+      'BLOCKCOMMIT_FAILED',
+      `${what} on ${this.domain}/${target} failed: ${last}; the disk stays on its current layer until the next backup of this instance merges it`,
+    );
   }
 
   /** Close every disk (rolling back uncommitted ones), then the connection. */
