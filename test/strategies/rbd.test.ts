@@ -78,7 +78,7 @@ describe('export-diff stream parser', () => {
   });
 });
 
-describe('Ceph RBD disk source', () => {
+describe('Ceph RBD disk source', { timeout: 180_000 }, () => {
   it('inventories pools by include/exclude strategy, and removes its private config', async () => {
     rbd('create', '--size', '8M', `volumes/${run}-inv`);
     const ex = await CephClient.open({ ...provider, poolStrategy: 'EXCLUDE', pools: ['volumes'] });

@@ -62,7 +62,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('SSH connection', () => {
+describe('SSH connection', { timeout: 120_000 }, () => {
   it('pins the host key on first contact and refuses a changed key', async () => {
     const first = await HypervisorConnection.connect({ ...creds, hostKeyFingerprint: null });
     expect(first.hostKeyFingerprint).toBe(ssh.SSH_HOST_KEY_SHA256);
@@ -91,7 +91,7 @@ describe('SSH connection', () => {
   });
 });
 
-describe('SSH transfer from a libvirt/KVM domain', () => {
+describe('SSH transfer from a libvirt/KVM domain', { timeout: 300_000 }, () => {
   beforeEach(async () => {
     vm = await labCommand('libvirt', 'reset-domain');
   }, 120_000);
