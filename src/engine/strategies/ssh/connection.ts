@@ -46,9 +46,20 @@ export class HypervisorConnection {
     /** The host key seen on this connection: persist it on first contact. */
     readonly hostKeyFingerprint: string,
   ) {
-    client.on('close', () => (this.ended = true));
-    client.on('end', () => (this.ended = true));
+    // Settles when the TCP connection goes: reads racing it fail instead of waiting on a channel
+    // that will never close.
+    this.lost = new Promise<never>((_, reject) => {
+      const gone = () => {
+        this.ended = true;
+        reject(new StrategyError('CONNECTION_LOST', `connection to ${credentials.host} lost`));
+      };
+      client.on('close', gone);
+      client.on('end', gone);
+    });
+    this.lost.catch(() => {});
   }
+
+  readonly lost: Promise<never>;
 
   get alive(): boolean {
     return !this.ended;
@@ -119,7 +130,7 @@ export class HypervisorConnection {
     const ch = await this.channel(command, opts.prefixed ?? true);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    return new Promise((resolve, reject) => {
+    const done = new Promise<ExecResult>((resolve, reject) => {
       let code: number | null = null;
       ch.on('data', (d: Buffer) => out.push(d));
       ch.stderr.on('data', (d: Buffer) => err.push(d));
@@ -133,6 +144,7 @@ export class HypervisorConnection {
         resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
       });
     });
+    return Promise.race([done, this.lost]);
   }
 
   /** Run a command; non-zero exit → StrategyError(code) with the command's stderr as reason. */

@@ -193,6 +193,7 @@ export class SshDiskSource implements StrategyDiskSource {
   private extentList: Array<Extent & { zero: boolean }> = [];
   private allocated: Extent[] = [];
   private nbd: NbdClient | null = null;
+  private lost: Promise<never> = new Promise<never>(() => {});
   private pidFile: string;
   private socket: string;
   private frozen: string;
@@ -246,7 +247,8 @@ export class SshDiskSource implements StrategyDiskSource {
       'TRANSFER_FAILED',
     );
     const stream = await this.openTransport(conn);
-    this.nbd = await NbdClient.connect(stream);
+    this.lost = conn.lost;
+    this.nbd = await Promise.race([NbdClient.connect(stream), conn.lost]);
     if (this.nbd.size !== this.size) throw new StrategyError('TRANSFER_FAILED', `NBD export size ${this.nbd.size} ≠ disk size ${this.size}`);
   }
 
@@ -286,7 +288,9 @@ export class SshDiskSource implements StrategyDiskSource {
     if (!this.nbd) throw new StrategyError('TRANSFER_FAILED', 'disk source is closed');
     const n = Math.max(0, Math.min(length, this.size - offset));
     if (n === 0) return Buffer.alloc(0);
-    const b = await this.nbd.read(offset, n);
+    const b = await Promise.race([this.nbd.read(offset, n), this.lost]).catch((e: unknown) => {
+      throw e instanceof StrategyError && e.code === 'CONNECTION_LOST' ? new StrategyError('TRANSFER_FAILED', e.reason, { cause: e }) : e;
+    });
     this.bytesRead += b.length;
     return b;
   }

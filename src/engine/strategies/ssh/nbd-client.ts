@@ -174,6 +174,7 @@ export class NbdClient {
       /* already gone */
     }
     this.stream.destroy();
-    await this.loop?.catch(() => {});
+    // Do not wait for the reply loop: a channel of a dead SSH connection may never close.
+    this.loop?.catch(() => {});
   }
 }
