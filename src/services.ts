@@ -5,8 +5,6 @@ import { openDatabase, type Database } from './db/database.ts';
 import { openOrm, systemFork, type Orm } from './db/orm.ts';
 import { loadMasterKey, SecretBox } from './db/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
-import pg from 'pg';
-import { installQueue } from './engine/queue.ts';
 import { PgPubSub } from './events/pubsub.ts';
 
 export type Services = {
@@ -38,25 +36,13 @@ export function buildServices(config: Config, databaseUrl: string, orm: Orm, onC
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */
-/** The job queue's tables, like migrations: every process installs them at start (idempotent). */
-async function ensureQueue(databaseUrl: string) {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  try {
-    await installQueue(pool);
-  } finally {
-    await pool.end();
-  }
-}
-
 export async function startServices(config: Config): Promise<Services> {
   const db: Database = await openDatabase(config);
-  await ensureQueue(db.url);
   return buildServices(config, db.url, db.orm, () => db.close());
 }
 
 /** Services on a given database URL (tests, tools). */
 export async function startServicesOn(config: Config, databaseUrl: string): Promise<Services> {
   const orm = await openOrm(databaseUrl);
-  await ensureQueue(databaseUrl);
   return buildServices(config, databaseUrl, orm, () => orm.close());
 }

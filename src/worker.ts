@@ -3,7 +3,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
-import { publishingHooks } from './events/task-events.ts';
 import { startServices } from './services.ts';
 
 export async function run(args: string[]) {
@@ -19,7 +18,6 @@ export async function run(args: string[]) {
   const services = await startServices(loadConfig());
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
-    hooks: publishingHooks(services.pubsub),
   });
   process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
   const stop = async () => {

@@ -18,5 +18,6 @@ import './mutations/storage.ts';
 import './mutations/destinations.ts';
 import './mutations/policies.ts';
 import './tasks/index.ts';
+import './quota-preview.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });
