@@ -1,7 +1,7 @@
 // The admin CRUD mutations, through the portals' own operations (schema/operations): each
 // creates/changes what it says, writes an audit entry, and is refused to every other role.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Hypervisor, VolumeType, type Cloud, type Project } from '../../src/db/entities/index.ts';
+import { Backup, Hypervisor, VolumeType, type Cloud, type Project } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import * as G from '../generated/graphql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -230,6 +230,20 @@ describe('admin mutations', () => {
     expect(inverted.data!.quotaCreate.userErrors[0]).toMatchObject({ code: 'INVALID', field: ['input', 'softLimit'] });
     const none = await op(t, admin, G.CreateQuotaDocument, { input: { name: 'q3', action: 'RESTORE', scope: 'INSTANCE', measure: 'COUNT', windowSeconds: 3600 } });
     expect(none.data!.quotaCreate.userErrors[0]!.code).toBe('INVALID');
+  });
+
+  it('cloudDelete is refused while backups of the cloud are catalogued, and changes nothing', async () => {
+    const s = seeder(t.services.orm);
+    const c = await s.cloud('with-backups');
+    const p = await s.project(c);
+    const [vm] = await s.instances(p, 1);
+    const d = await s.destination();
+    const em = systemFork(t.services.orm);
+    em.create(Backup, { cloud: c.id, project: p.id, instance: vm!.id, destination: d.id, state: 'AVAILABLE' });
+    await em.flush();
+    const res = await op(t, admin, G.DeleteCloudDocument, { input: { id: gid('Cloud', c.id) } });
+    expect(res.data!.cloudDelete).toMatchObject({ deletedId: null, userErrors: [{ code: 'IN_USE', field: ['input', 'id'] }] });
+    expect(await sql(t, 'select count(*)::int as n from instance where cloud_id = $1', [c.id])).toEqual([{ n: 1 }]);
   });
 
   it('every audit entry names the account and holds no secret', async () => {

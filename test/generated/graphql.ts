@@ -118,7 +118,7 @@ export type CloudUpdateInput = {
   keystoneUrl?: string | null | undefined;
   mode?: CloudMode | null | undefined;
   name?: string | null | undefined;
-  /** Set; to detach, use the node configuration of another cloud or delete it */
+  /** The node configuration serving this cloud */
   nodeConfigurationId?: string | number | null | undefined;
   region?: string | null | undefined;
 };

@@ -3,7 +3,7 @@
 // availabilityZoneUpdate (storage provider, node configuration, visibility) and volumeTypeUpdate
 // (Ceph pool).
 import {
-  AvailabilityZone, Cloud, CloudAuthDomain, CloudModes, EndpointInterfaces, Hypervisor, NodeConfiguration, Project,
+  AvailabilityZone, Backup, Cloud, CloudAuthDomain, CloudModes, EndpointInterfaces, Hypervisor, NodeConfiguration, Project,
   StorageProvider, Visibilities, VolumeType,
 } from '../../db/entities/index.ts';
 import { builder } from '../builder.ts';
@@ -90,7 +90,7 @@ const CloudUpdateInput = builder.inputType('CloudUpdateInput', {
     mode: t.field({ type: CloudModeEnum }),
     downloadImage: t.boolean(),
     domainScoped: t.boolean(),
-    nodeConfigurationId: t.id({ description: 'Set; to detach, use the node configuration of another cloud or delete it' }),
+    nodeConfigurationId: t.id({ description: 'The node configuration serving this cloud' }),
     authDomains: t.field({ type: [CloudAuthDomainInput], description: 'Replaces the set (matched by name; omit a password to keep it)' }),
   }),
 });
@@ -165,13 +165,16 @@ builder.mutationField('cloudUpdate', (t) =>
 builder.mutationField('cloudDelete', (t) =>
   t.field({
     type: DeletePayload,
-    description: 'Deletes a cloud with its inventory, backups catalog rows and tasks (destinations keep the data)',
+    description: 'Deletes a cloud and its inventory; refused (IN_USE) while catalogued backups of it exist',
     authScopes: ADMIN,
     args: { input: t.arg({ type: DeleteInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       mutate(ctx, async (em) => {
         const cloud = await loadRef(em, ctx, Cloud, 'Cloud', input.id, ['id']);
         const id = cloud.id;
+        // Deleting would cascade to the backup catalog: make the admin delete (expire) backups first.
+        const backups = await em.count(Backup, { cloud: id, state: { $ne: 'DELETED' } });
+        if (backups > 0) throw UserErrorException.of('IN_USE', `the cloud still has ${backups} catalogued backups`, ['input', 'id']);
         await em.nativeDelete(Cloud, { id });
         return { result: { deletedId: toGlobalId('Cloud', id) }, audit: { action: 'cloudDelete', objectType: 'Cloud', objectId: id, details: { name: cloud.name } } };
       }),
