@@ -4,15 +4,17 @@ import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
 import { startServices } from './services.ts';
 
-export async function run(_args: string[]) {
+export async function run(args: string[]) {
+  // --api-only: no data mover and no scheduler here (they run in `worker` processes).
+  const apiOnly = args.includes('--api-only');
   const config = loadConfig();
   const services = await startServices(config);
   const server = await listen(services, config.host, config.port);
-  const engine = await startEngine(services, { scheduler: true, dataMover: {}, hooks: { publish: () => {} } });
+  const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover: {} });
   process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
   const stop = async () => {
     await server.close();
-    await engine.stop();
+    await engine?.stop();
     await services.close();
     process.exit(0);
   };

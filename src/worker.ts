@@ -18,7 +18,6 @@ export async function run(args: string[]) {
   const services = await startServices(loadConfig());
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
-    hooks: { publish: () => {} },
   });
   process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
   const stop = async () => {

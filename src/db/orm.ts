@@ -2,6 +2,8 @@
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { installQueue } from '../engine/queue.ts';
 import { entities } from './entities/index.ts';
 import { tenantFilter } from './tenant-filter.ts';
 
@@ -34,10 +36,19 @@ export function ormOptions(clientUrl: string, extra: Partial<Options> = {}): Opt
 
 export type Orm = MikroORM;
 
-/** Connect and bring the schema up to date. */
+/** Connect and bring the schema (ours and the job queue's) up to date. */
 export async function openOrm(clientUrl: string, extra: Partial<Options> = {}): Promise<Orm> {
   const orm = await MikroORM.init(ormOptions(clientUrl, extra));
   await orm.getMigrator().up();
+  const pool = new pg.Pool({ connectionString: clientUrl, max: 1 });
+  // A dropped connection of this short-lived pool is harmless; the next open retries.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  try {
+    await installQueue(pool);
+  } finally {
+    await pool.end();
+  }
   return orm;
 }
 

@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { EventEmitter } from 'node:events';
 import { run, type Runner, type Task as JobHandler, type WorkerEvents } from 'graphile-worker';
-import { DataMover, NodeConfiguration } from '../db/entities/index.ts';
+import { DataMover, NodeConfiguration, type TaskType } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
 import { installQueue, JOB_SCHEMA, jobIdentifier, quietLogger, type TaskJobPayload } from './queue.ts';
-import { runTask, type EngineHooks, type Executors } from './task-runner.ts';
+import { runTask, type Executors } from './task-runner.ts';
+import type { Publisher } from './tasks/progress.ts';
 
 export const HEARTBEAT_MS = 5_000;
 
@@ -17,7 +18,7 @@ export type DataMoverOptions = {
   orm: Orm;
   databaseUrl: string;
   executors: Executors;
-  hooks: EngineHooks;
+  publisher: Publisher;
   /** Serve this node configuration's jobs; none: the jobs no configuration claims. */
   nodeConfiguration?: string;
   /** Concurrent tasks; default: the node configuration's setting, else 2. */
@@ -62,7 +63,7 @@ export async function startDataMover(opts: DataMoverOptions): Promise<RunningDat
     const { taskId } = payload as TaskJobPayload;
     running++;
     try {
-      const { outcome, error } = await runTask(opts.orm, opts.executors, opts.hooks, taskId, helpers.job.attempts, helpers.job.max_attempts, mover.id, helpers.abortSignal);
+      const { outcome, error } = await runTask(opts.orm, opts.executors, opts.publisher, taskId, helpers.job.attempts, helpers.job.max_attempts, mover.id, helpers.abortSignal);
       // Throwing makes the queue retry with exponential backoff.
       if (outcome === 'RETRY') throw error;
     } finally {
@@ -87,7 +88,7 @@ export async function startDataMover(opts: DataMoverOptions): Promise<RunningDat
     noHandleSignals: true,
     pollInterval: 2_000,
     logger: quietLogger,
-    taskList: { [jobIdentifier(nodeConfiguration?.id)]: handler },
+    taskList: Object.fromEntries(Object.keys(opts.executors).map((type) => [jobIdentifier(type as TaskType, nodeConfiguration?.id), handler])),
   });
 
 

@@ -1,9 +1,12 @@
 // Runs one task on a data mover: claims it, walks it through its phases, watches for
 // cancellation, and records the outcome. What a task *does* is its executor's business
 // (a backup strategy, a restore, an inventory sync…); this file is the life cycle around it.
+// Phases, progress, rate/ETA, persistence and events go through the ProgressReporter.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { FinalTaskStates, Task, type TaskType } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
+import { Channels, taskEvent } from '../events/channels.ts';
+import { ProgressReporter, type Publisher } from './tasks/progress.ts';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
 
@@ -17,17 +20,13 @@ export type TaskContext = {
   attempt: number;
   dataMoverId: string;
   /** Enter a phase (snapshot, export, store, cleanup…); time spent per phase is recorded. */
-  phase(name: string): Promise<void>;
+  phase(name: string, bytesTotal?: bigint): Promise<void>;
+  /** Bytes done (throttled events with rate and ETA). */
   progress(p: TaskProgress): void;
 };
 
 export type Executor = (ctx: TaskContext) => Promise<{ backupId?: string } | void>;
 export type Executors = Partial<Record<TaskType, Executor>>;
-
-export type EngineHooks = {
-  /** A task changed (state, phase or progress): tell the subscribers. */
-  publish(task: Task): void | Promise<void>;
-};
 
 export class TaskCancelled extends Error {
   constructor() {
@@ -36,7 +35,6 @@ export class TaskCancelled extends Error {
 }
 
 const CANCEL_POLL_MS = 500;
-const PROGRESS_EVERY_MS = 250;
 
 export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'RETRY' | 'SKIPPED';
 
@@ -47,7 +45,7 @@ export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'RETRY' | 'SKIPP
 export async function runTask(
   orm: Orm,
   executors: Executors,
-  hooks: EngineHooks,
+  publisher: Publisher,
   taskId: string,
   attempt: number,
   maxAttempts: number,
@@ -57,22 +55,18 @@ export async function runTask(
   const em = systemFork(orm);
   const task = await em.findOne(Task, taskId);
   if (!task || FinalTaskStates.includes(task.state)) return { outcome: 'SKIPPED' };
-  const now = new Date();
-  if (task.cancelRequested) {
-    await finish(em, hooks, task, 'CANCELLED');
-    return { outcome: 'CANCELLED' };
-  }
-  if (task.deadline && now > task.deadline && !task.startedAt) {
-    task.error = `could not start inside its window (ended ${task.deadline.toISOString()})`;
-    await finish(em, hooks, task, 'FAILED');
-    return { outcome: 'FAILED' };
+  const end = async (state: 'FAILED' | 'CANCELLED', error?: string) => {
+    Object.assign(task, { state, error, finishedAt: new Date() });
+    await em.flush();
+    await publisher.publish(Channels.task, taskEvent(task, 'STATE'));
+    return { outcome: state } as const;
+  };
+  if (task.cancelRequested) return end('CANCELLED');
+  if (task.deadline && new Date() > task.deadline && !task.startedAt) {
+    return end('FAILED', `could not start inside its window (ended ${task.deadline.toISOString()})`);
   }
   const executor = executors[task.type];
-  if (!executor) {
-    task.error = `no executor for ${task.type} tasks on this data mover`;
-    await finish(em, hooks, task, 'FAILED');
-    return { outcome: 'FAILED' };
-  }
+  if (!executor) return end('FAILED', `no executor for ${task.type} tasks on this data mover`);
 
   // Claim: only a QUEUED (or orphaned RUNNING) task that nobody cancelled meanwhile.
   const claimed = await em.execute(
@@ -82,15 +76,14 @@ export async function runTask(
   );
   if (claimed.length === 0) return { outcome: 'SKIPPED' };
   await em.refresh(task);
-  const phaseSeconds: Record<string, number> = { ...task.phaseSeconds };
-  phaseSeconds.queued ??= (Date.now() - task.createdAt.getTime()) / 1000;
-  let phase = { name: 'start', since: Date.now() };
-  const closePhase = () => {
-    phaseSeconds[phase.name] = (phaseSeconds[phase.name] ?? 0) + (Date.now() - phase.since) / 1000;
-  };
-  task.phaseSeconds = phaseSeconds;
-  await em.flush();
-  await hooks.publish(task);
+
+  const queued = task.phaseSeconds.queued ?? (Date.now() - (task.notBefore ?? task.createdAt).getTime()) / 1000;
+  const reporter = new ProgressReporter(systemFork(orm), publisher, task.id, task.project?.id ?? null, {
+    phaseSeconds: { ...task.phaseSeconds, queued: Math.max(0, queued) },
+  });
+  // Reporter writes go one after another: a progress write in flight must not race the end.
+  let writes: Promise<unknown> = reporter.start('start');
+  const then = (f: () => Promise<unknown>) => (writes = writes.then(f, f));
 
   const abort = new AbortController();
   const onShutdown = () => abort.abort(shutdown?.reason);
@@ -108,76 +101,35 @@ export async function runTask(
     }
   }, CANCEL_POLL_MS);
 
-  // Writes of this task's row go one after another: a progress write still in flight must not
-  // race the final state.
-  let writes: Promise<unknown> = Promise.resolve();
-  const save = () => (writes = writes.then(() => em.flush()).then(() => hooks.publish(task)));
-  let lastProgressAt = 0;
-  let lastBytes = { at: Date.now(), done: 0n };
   const ctx: TaskContext = {
     task,
     em: systemFork(orm),
     signal: abort.signal,
     attempt,
     dataMoverId,
-    async phase(name) {
-      closePhase();
-      phase = { name, since: Date.now() };
-      task.phase = name;
-      task.phaseSeconds = { ...phaseSeconds };
-      await save();
-    },
-    progress({ bytesDone, bytesTotal }) {
-      task.bytesDone = bytesDone;
-      task.bytesTotal = bytesTotal;
-      const t = Date.now();
-      if (t - lastProgressAt < PROGRESS_EVERY_MS && bytesDone < bytesTotal) return;
-      const seconds = (t - lastBytes.at) / 1000;
-      if (seconds > 0) task.rate = Number(bytesDone - lastBytes.done) / seconds;
-      lastBytes = { at: t, done: bytesDone };
-      lastProgressAt = t;
-      save().catch(() => {});
-    },
+    phase: (name, bytesTotal) => then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>,
+    progress: ({ bytesDone, bytesTotal }) => void then(() => reporter.progress(bytesDone, bytesTotal)).catch(() => {}),
   };
 
   try {
     const result = await executor(ctx);
-    await writes.catch(() => {});
-    closePhase();
-    task.phaseSeconds = phaseSeconds;
-    task.phase = undefined;
-    if (result?.backupId) task.backup = em.getReference('Backup', result.backupId) as never;
-    task.error = undefined;
-    await finish(em, hooks, task, 'SUCCEEDED');
+    if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
+    await then(() => reporter.finish('SUCCEEDED'));
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
-    await writes.catch(() => {});
-    closePhase();
-    task.phaseSeconds = phaseSeconds;
     if (cancelled || error instanceof TaskCancelled) {
-      await finish(em, hooks, task, 'CANCELLED');
+      await then(() => reporter.finish('CANCELLED'));
       return { outcome: 'CANCELLED' };
     }
-    task.error = error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : String(error);
     if (attempt < maxAttempts) {
-      task.state = 'QUEUED';
-      task.phase = undefined;
-      await em.flush();
-      await hooks.publish(task);
+      await then(() => reporter.requeue(message));
       return { outcome: 'RETRY', error };
     }
-    await finish(em, hooks, task, 'FAILED');
+    await then(() => reporter.finish('FAILED', message));
     return { outcome: 'FAILED', error };
   } finally {
     clearInterval(watch);
     shutdown?.removeEventListener('abort', onShutdown);
   }
-}
-
-async function finish(em: EntityManager, hooks: EngineHooks, task: Task, state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED') {
-  task.state = state;
-  task.finishedAt = new Date();
-  if (state === 'SUCCEEDED' && task.bytesTotal > 0n) task.bytesDone = task.bytesTotal;
-  await em.flush();
-  await hooks.publish(task);
 }

@@ -5,8 +5,6 @@ import type { Task } from '../db/entities/index.ts';
 export const Channels = {
   /** A task was created, changed state/phase, or reported progress. */
   task: 'sb_task',
-  /** A task waits for a data mover (the engine's queue seam, see src/engine/tasks/enqueue.ts). */
-  taskQueued: 'sb_task_queued',
   /** A soft quota limit was reached. */
   quotaAlert: 'sb_quota_alert',
 } as const;

@@ -14,5 +14,6 @@ import './policies.ts';
 import './quotas.ts';
 import './instances.ts';
 import './tasks/index.ts';
+import './quota-preview.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -63,8 +63,7 @@ describe('task trigger mutations', () => {
   });
   afterAll(() => t?.close());
 
-  it('startBackup creates a QUEUED task, listed in tasks, audited, announced on commit', async () => {
-    const queued = await t.services.pubsub.subscribe<{ taskId: string }>(Channels.taskQueued);
+  it('startBackup creates a QUEUED task with its job on the durable queue, listed in tasks, audited, announced on commit', async () => {
     const events = await t.services.pubsub.subscribe<TaskEvent>(Channels.task);
     const res = await t.gql(operator, START_BACKUP, { input: { instanceId: gid('Instance', vmA.id), type: 'FULL' } });
     expect(res.errors).toBeUndefined();
@@ -75,17 +74,18 @@ describe('task trigger mutations', () => {
     const list = await t.gql(operator, `{ tasks(last: 5, filter: {states: [QUEUED], types: [BACKUP]}) { edges { node { id } } totalCount } }`);
     expect(list.data.tasks.edges.map((e: any) => e.node.id)).toContain(payload.task.id);
 
-    const taskId = (await nextWithin(queued)).taskId;
+    const [job] = await systemFork(t.services.orm).execute(`select t.identifier as task_identifier, j.payload->>'taskId' as task_id from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where j.key = ?`, [decodeGlobalID(payload.task.id).id]);
+    expect(job).toMatchObject({ task_identifier: 'backup' });
+    const taskId = job.task_id;
     expect(gid('Task', taskId)).toBe(payload.task.id);
     const event = await nextWithin(events);
     expect(event).toMatchObject({ kind: 'CREATED', taskId, projectId: projectA.id, state: 'QUEUED' });
-    await queued.return!();
     await events.return!();
 
     const audit = await systemFork(t.services.orm).find(AuditEntry, { objectId: taskId });
     expect(audit.map((a) => a.action)).toEqual(['task.backup.start']);
     const row = await systemFork(t.services.orm).findOneOrFail(Task, taskId);
-    expect(row.params).toEqual({ backupType: 'FULL' });
+    expect(row.params).toEqual({ backupType: 'FULL', quotaBytes: String(1 << 30) });
   });
 
   it('publishes events from a transaction only when it commits', async () => {

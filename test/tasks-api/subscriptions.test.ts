@@ -23,7 +23,7 @@ type Result = { data?: any; errors?: { message: string; extensions?: { code?: st
 
 /** Starts `strongbox serve` on a free port against `databaseUrl`; resolves with its GraphQL URL. */
 async function startServeProcess(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', '--api-only'], {
     cwd: path.resolve(import.meta.dirname, '../..'),
     env: { ...process.env, ...env, STRONGBOX_PORT: '0', STRONGBOX_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,14 +9,14 @@ import pg from 'pg';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { Policy, Task } from '../../db/entities/index.ts';
 import { systemFork, type Orm } from '../../db/orm.ts';
-import { checkQuotas } from '../quotas/quota-check.ts';
 import { HEARTBEAT_MS } from '../data-mover.ts';
-import { enqueueTask, JOB_SCHEMA } from '../queue.ts';
+import { JOB_SCHEMA } from '../queue.ts';
+import { createTask, TaskError } from '../tasks/tasks.ts';
+import type { Publisher } from '../tasks/progress.ts';
+import { Channels, taskEvent } from '../../events/channels.ts';
 import { instancesOfPolicy } from './assignment.ts';
 import { plannedRuns } from './schedule.ts';
 import { spreadStarts } from './spread.ts';
-import { nodeConfigurationFor } from '../eligibility.ts';
-import type { EngineHooks } from '../task-runner.ts';
 
 const LEADER_LOCK = `hashtext('strongbox.scheduler')`;
 /** A data mover silent for this long is gone; its jobs go back to the queue. */
@@ -25,7 +25,7 @@ export const LEASE_MS = 6 * HEARTBEAT_MS;
 export type SchedulerOptions = {
   orm: Orm;
   databaseUrl: string;
-  hooks: EngineHooks;
+  publisher: Publisher;
   tickMs?: number;
   /** How far ahead runs are created, so spread starts can be queued before they are due. */
   lookaheadMs?: number;
@@ -126,7 +126,7 @@ async function failExpired(opts: SchedulerOptions, t: Date): Promise<number> {
     await em.execute(`select ${JOB_SCHEMA}.remove_job(?)`, [task.id]);
   }
   await em.flush();
-  for (const task of expired) await opts.hooks.publish(task);
+  for (const task of expired) await opts.publisher.publish(Channels.task, taskEvent(task, 'STATE'));
   return expired.length;
 }
 
@@ -146,8 +146,7 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
         const created = await em.fork().transactional(async (tx) => {
           if (await tx.count(Task, { scheduleKey })) return null;
           const instance = item.instance;
-          const decision = await checkQuotas(tx, { action: 'BACKUP', projectId: instance.project.id, instanceId: instance.id, bytes: 0n }, t);
-          const task = tx.create(Task, {
+          return createTask(tx as never, {
             type: 'BACKUP',
             cloud: instance.cloud,
             project: instance.project,
@@ -160,21 +159,16 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
             deadline: run.windowEnd,
             scheduleKey,
             params: { type: 'AUTO', scheduled: true },
+          }, null).catch((e) => {
+            if (!(e instanceof TaskError) || e.code !== 'QUOTA_EXCEEDED') throw e;
+            // Recorded as a failed task, so the refusal shows where the backup was expected.
+            return tx.create(Task, {
+              type: 'BACKUP', cloud: instance.cloud, project: instance.project, instance, policy, scheduleKey, state: 'FAILED', finishedAt: t,
+              error: e.message,
+            });
           });
-          if (!decision.admitted) {
-            task.state = 'FAILED';
-            task.finishedAt = t;
-            task.error = `refused by quota: ${decision.refusals.map((r) => r.quota.name).join(', ')}`;
-            return task;
-          }
-          await tx.flush();
-          await enqueueTask(tx as never, task, await nodeConfigurationFor(tx as never, task), { runAt: startAt });
-          return task;
         }).catch(alreadyCreated);
-        if (created) {
-          backups++;
-          await opts.hooks.publish(created);
-        }
+        if (created) backups++;
       }
     }
     // Retention: one prune per policy and day, after the day's first run.
@@ -183,10 +177,10 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
       const scheduleKey = `prune:${policy.id}:${day}`;
       const created = await em.fork().transactional(async (tx) => {
         if (await tx.count(Task, { scheduleKey })) return null;
-        const task = tx.create(Task, { type: 'PRUNE', policy, destination: policy.destination, priority: 10, scheduleKey, notBefore: runs[0]!.windowEnd, params: { retention: policy.retention } });
-        await tx.flush();
-        await enqueueTask(tx as never, task, null, { runAt: runs[0]!.windowEnd });
-        return task;
+        return createTask(tx as never, {
+          type: 'PRUNE', policy, destination: policy.destination, priority: 10, scheduleKey, notBefore: runs[0]!.windowEnd,
+          params: { retention: policy.retention },
+        }, null);
       }).catch(alreadyCreated);
       if (created) prunes++;
     }

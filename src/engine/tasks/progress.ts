@@ -15,6 +15,8 @@ export type ProgressOptions = {
   persistIntervalMs?: number;
   /** Window the rate is measured over (default 5 s). */
   rateWindowMs?: number;
+  /** Seconds already spent per phase (earlier attempts, time queued). */
+  phaseSeconds?: Record<string, number>;
   now?: () => number;
 };
 
@@ -52,6 +54,7 @@ export class ProgressReporter {
     this.minIntervalMs = options.minIntervalMs ?? 250;
     this.persistIntervalMs = options.persistIntervalMs ?? 1000;
     this.rateWindowMs = options.rateWindowMs ?? 5000;
+    this.phaseSeconds = { ...options.phaseSeconds };
     this.phaseStartedAt = this.now();
   }
 
@@ -75,6 +78,15 @@ export class ProgressReporter {
     if (bytesTotal !== undefined) this.bytesTotal = bytesTotal;
     this.enterPhase(phase);
     await this.persist({ state: 'RUNNING', startedAt: new Date() });
+    await this.publish('STATE');
+  }
+
+  /** This attempt failed and the task goes back to the queue for another. */
+  async requeue(error: string): Promise<void> {
+    this.closePhase();
+    this.phase = null;
+    this.state = 'QUEUED';
+    await this.persist({ state: 'QUEUED', error });
     await this.publish('STATE');
   }
 

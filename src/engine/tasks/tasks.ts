@@ -5,7 +5,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { AuditEntry, FinalTaskStates, Restore, Task, type AvailabilityZone, type Backup, type Project, type RestoreMappings, type TaskState } from '../../db/entities/index.ts';
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
-import { enqueueTask } from './enqueue.ts';
+import { dequeueTask, enqueueTask } from './enqueue.ts';
+import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
 
 /** Who asks (for the audit log); null for the scheduler and other system jobs. */
 export type Actor = { accountId: string; name: string } | null;
@@ -19,7 +20,8 @@ export class TaskError extends Error {
   }
 }
 
-type NewTask = Pick<Task, 'type'> & Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy'>>;
+type NewTask = Pick<Task, 'type'> &
+  Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy' | 'maxAttempts' | 'notBefore' | 'deadline' | 'scheduleKey'>>;
 
 function audit(em: EntityManager, actor: Actor, action: string, task: Task, details: Record<string, unknown> = {}) {
   em.create(AuditEntry, {
@@ -37,6 +39,17 @@ export type NewRestore = { backup: Backup; project: Project; zone?: Availability
 
 /** Creates a QUEUED task (and its Restore row); `em` must be in a transaction (events leave on commit). */
 export async function createTask(em: EntityManager, input: NewTask, actor: Actor, restore?: NewRestore): Promise<Task> {
+  if ((input.type === 'BACKUP' || input.type === 'RESTORE') && input.project) {
+    const ids = { instanceId: input.instance?.id, backupId: input.backup?.id };
+    const bytes = await quotaBytes(em, input.type, ids);
+    try {
+      await admit(em, { action: input.type, projectId: input.project.id, instanceId: ids.instanceId, bytes }, actor);
+    } catch (e) {
+      if (e instanceof QuotaExceeded) throw new TaskError(e.code, e.message);
+      throw e;
+    }
+    input = { ...input, params: { ...input.params, quotaBytes: bytes.toString() } };
+  }
   const task = em.create(Task, { ...input });
   if (restore) em.create(Restore, { ...restore, task, state: 'QUEUED' });
   audit(em, actor, `task.${input.type.toLowerCase()}.start`, task, { params: input.params ?? {} });
@@ -58,6 +71,7 @@ export async function cancelTask(em: EntityManager, task: Task, actor: Actor): P
     task.finishedAt = new Date();
     const restore = await em.findOne(Restore, { task: task.id });
     if (restore) restore.state = 'CANCELLED';
+    await dequeueTask(em, task);
   }
   audit(em, actor, 'task.cancel', task, { state: task.state });
   await em.flush();
