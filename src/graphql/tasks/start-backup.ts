@@ -1,5 +1,6 @@
 // startBackup: a backup task for one instance, with its policy (given, or assigned) and
 // destination (the policy's, or the default one) — both must be visible to the instance's project.
+import { can } from '../../auth/policy.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BackupDestination, Instance, Policy, type Visibility } from '../../db/entities/index.ts';
 import { createTask } from '../../engine/tasks/tasks.ts';
@@ -50,6 +51,9 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
   if (!visibleTo(destination, projectId)) {
     throw refuse('DESTINATION_NOT_AVAILABLE', "the backup destination is not available to the instance's project", ['policyId']);
   }
+
+  // The policy statements decide (src/auth/policy.ts); a project not the caller's answers as missing.
+  if (!can(ctx.viewer, 'task:start', projectId)) throw notFound('instanceId');
 
   return createTask(
     em,
