@@ -10,6 +10,7 @@ import {
 import { Roles, ServiceAccount } from '../db/entities/index.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
+import { registerNodeType } from './node.ts';
 import { UserErrorRef, type UserError } from './user-errors.ts';
 
 export const RoleEnum = builder.enumType('Role', { values: Roles });
@@ -23,6 +24,8 @@ async function loadAccounts(ids: readonly string[], ctx: Context): Promise<(Serv
   const rows = await ctx.em.find(ServiceAccount, { id: { $in: valid } });
   return ids.map((id) => rows.find((r) => r.id === id) ?? null);
 }
+
+registerNodeType('ServiceAccount');
 
 export const ServiceAccountRef = builder.node(builder.objectRef<ServiceAccount>('ServiceAccount'), {
   id: { resolve: (a) => a.id },

@@ -1,5 +1,6 @@
-// Real peers for strategy tests: run `bash test/labs/<name>.sh ensure` (idempotent; installs and
-// starts what is missing) once per test process, serialized across parallel test files by flock.
+// Real peers for tests: run `bash test/labs/<name>.sh ensure` (idempotent; installs and starts
+// what is missing) once per test process, serialized across parallel test files by flock, and
+// read the KEY=value lines it prints.
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,16 +10,24 @@ const run = promisify(execFile);
 const LABS = fileURLToPath(new URL('../labs/', import.meta.url));
 export const LAB_ROOT = process.env.STRONGBOX_LAB_DIR ?? '/tmp/strongbox-labs';
 
-export type LabName = 'sshd' | 'libvirt' | 'ceph';
+export type LabName = 'swift' | 'keystone' | 'sshd' | 'libvirt' | 'ceph';
+export const LAB_NAMES: LabName[] = ['swift', 'keystone', 'sshd', 'libvirt', 'ceph'];
 const cache = new Map<string, Promise<Record<string, string>>>();
 
 export function parseLabOutput(stdout: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
     const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) env[m[1]] = m[2];
+    if (m) env[m[1]!] = m[2]!;
   }
   return env;
+}
+
+/** The value of `key` in a lab's output; a clear error when the lab did not print it. */
+export function need(env: Record<string, string>, lab: LabName, key: string): string {
+  const value = env[key];
+  if (!value) throw new Error(`test/labs/${lab}.sh ensure printed no ${key}`);
+  return value;
 }
 
 /** Run a lab command under the lab's lock and return its KEY=value output. */
