@@ -17,6 +17,7 @@ const T0 = Date.UTC(2026, 0, 1);
 const STEP = 41 * 60_000; // 41 minutes: times fall on both sides of midnights
 const SPAN_STEPS = 200; // ≈ 5.7 days
 
+type Arb<A> = A extends fc.Arbitrary<infer T> ? T : never;
 type Hist = UsageRecord & { deletedAt: Date | null };
 
 let orm: Orm;
@@ -64,7 +65,7 @@ const queryArb = fc.record({
   }),
 });
 
-function toHistory(raw: fc.infer<typeof backupArb>[]): Hist[] {
+function toHistory(raw: Arb<typeof backupArb>[]): Hist[] {
   return raw.map((b) => {
     const instance = inv.instances[b.instance]!;
     const completedAt = new Date(T0 + b.start * STEP + b.jitter);
@@ -149,7 +150,7 @@ async function load(em: EntityManager, hist: Hist[], order: number[]) {
   }
 }
 
-function filterOf(q: fc.infer<typeof queryArb>['filter']): ReportFilter {
+function filterOf(q: Arb<typeof queryArb>['filter']): ReportFilter {
   return {
     projectIds: q.projects && ids(inv.projects, q.projects),
     instanceIds: q.instances && ids(inv.instances, q.instances),
