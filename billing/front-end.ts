@@ -20,7 +20,7 @@ export function lastFullSql(to: Date, filter: ReportFilter | undefined, scope: R
   const sql = `
     select f.* from (select distinct s.instance_id from usage_series s where ${seriesWhere.sql}) inst
     cross join lateral (
-      select i.backup_id, i.cloud_id, i.project_id, i.instance_id, i.zone_id, i.policy_id, i.destination_id, i.front_end_bytes, i.completed_at
+      select i.backup_id, i.cloud_id, i.project_id, i.instance_id, i.zone_id, i.policy_id, i.destination_id, i.front_end_bytes, i.started_hour, i.completed_at
       from usage_interval i
       where i.instance_id = inst.instance_id and i.backup_type = 'FULL' and i.completed_at < ?::timestamptz
         and (i.deleted_at is null or i.deleted_at >= ?::timestamptz) and ${intervalWhere.sql}
