@@ -35,6 +35,11 @@ export function parseMoney(value: string, field = 'price'): bigint {
   return BigInt(m[1]!) * MICROS + BigInt((m[2] ?? '').padEnd(6, '0'));
 }
 
+/** A price in its canonical 6-decimal form: '0.1' → '0.100000'. */
+export function canonicalPrice(value: string): string {
+  return formatDecimal6(parseMoney(value), MICROS);
+}
+
 /** Cents → '12.34'. */
 export function formatCents(cents: bigint): string {
   const sign = cents < 0n ? '-' : '';

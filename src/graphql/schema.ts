@@ -3,5 +3,6 @@ import { builder } from './builder.ts';
 import './scalars.ts';
 import './viewer.ts';
 import './service-accounts.ts';
+import './reports.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });
