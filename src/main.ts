@@ -5,6 +5,7 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   serve: () => import('./serve.ts'),
   repo: () => import('./engine/repository/cli.ts'),
   migrate: () => import('./db/migrate-cli.ts'),
+  billing: () => import('../billing/cli.ts'),
 };
 
 const load = commands[command];
