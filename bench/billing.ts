@@ -41,7 +41,9 @@ const RUNS = Number(opts.runs);
 const YEAR_START = '2025-11-27T00:00:00Z';
 const NOW = new Date('2026-11-27T00:00:00Z');
 
-const log = (s: string) => process.stdout.write(`${s}\n`);
+const log = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 async function server(): Promise<{ url: string; stop(): Promise<void> }> {
@@ -57,7 +59,10 @@ async function server(): Promise<{ url: string; stop(): Promise<void> }> {
     return {
       url: u.toString(),
       async stop() {
-        if (opts.keep) return log(`kept database ${name}`);
+        if (opts.keep) {
+          log(`kept database ${name}`);
+          return;
+        }
         const d = new pg.Client({ connectionString: admin });
         await d.connect();
         await d.query(`drop database if exists ${name} with (force)`);
