@@ -73,21 +73,30 @@ export function roundShares(shares: { id: string; exact: Fraction }[], total: bi
 }
 
 export function attribute(refs: Iterable<ChunkReference>): Attribution {
-  const chunks = new Map<string, { size: bigint; instances: Set<string> }>();
-  const projectOf = new Map<string, string>();
+  // Instances interned as small integers; a chunk keeps the (few) instances referencing it in an array.
+  const index = new Map<string, number>();
+  const ids: string[] = [];
+  const projectOfIndex: string[] = [];
+  const chunks = new Map<string, { size: bigint; instances: number[] }>();
   for (const r of refs) {
-    const size = BigInt(r.storedSize);
-    if (size < 0n) throw AttributionError.negative(r.chunkId);
-    const known = projectOf.get(r.instanceId);
-    if (known !== undefined && known !== r.projectId) throw AttributionError.twoProjects(r.instanceId);
-    projectOf.set(r.instanceId, r.projectId);
+    let i = index.get(r.instanceId);
+    if (i === undefined) {
+      i = ids.length;
+      index.set(r.instanceId, i);
+      ids.push(r.instanceId);
+      projectOfIndex.push(r.projectId);
+    } else if (projectOfIndex[i] !== r.projectId) throw AttributionError.twoProjects(r.instanceId);
     const c = chunks.get(r.chunkId);
-    if (!c) chunks.set(r.chunkId, { size, instances: new Set([r.instanceId]) });
-    else {
-      if (c.size !== size) throw AttributionError.sizeMismatch(r.chunkId);
-      c.instances.add(r.instanceId);
+    if (!c) {
+      const size = BigInt(r.storedSize);
+      if (size < 0n) throw AttributionError.negative(r.chunkId);
+      chunks.set(r.chunkId, { size, instances: [i] });
+    } else {
+      if (c.size !== BigInt(r.storedSize)) throw AttributionError.sizeMismatch(r.chunkId);
+      if (!c.instances.includes(i)) c.instances.push(i);
     }
   }
+  const projectOf = new Map(ids.map((id, i) => [id, projectOfIndex[i]!]));
 
   // Per instance: unique bytes and, per sharing degree k, the bytes shared k ways.
   const unique = new Map<string, bigint>();
@@ -96,8 +105,9 @@ export function attribute(refs: Iterable<ChunkReference>): Attribution {
   let storedTotal = 0n;
   for (const { size, instances } of chunks.values()) {
     storedTotal += size;
-    const k = BigInt(instances.size);
-    for (const id of instances) {
+    const k = BigInt(instances.length);
+    for (const i of instances) {
+      const id = ids[i]!;
       if (k === 1n) unique.set(id, (unique.get(id) ?? 0n) + size);
       else {
         const m = byDegree.get(id) ?? new Map<bigint, bigint>();
@@ -105,11 +115,8 @@ export function attribute(refs: Iterable<ChunkReference>): Attribution {
         byDegree.set(id, m);
       }
     }
-    const projects = new Set([...instances].map((i) => projectOf.get(i)!));
-    if (projects.size === 1) {
-      const p = [...projects][0]!;
-      projectUnique.set(p, (projectUnique.get(p) ?? 0n) + size);
-    }
+    const p = projectOfIndex[instances[0]!]!;
+    if (instances.every((i) => projectOfIndex[i] === p)) projectUnique.set(p, (projectUnique.get(p) ?? 0n) + size);
   }
 
   const exactOf = new Map<string, Fraction>();

@@ -1,7 +1,8 @@
 // The usage ledger: what the engine calls when a backup completes and when it is deleted, in
 // the same transaction as the backup's own change. Each call appends history (an interval
-// opened, or closed) and folds the event into the series' daily cumulative rollup, touching
-// only the event's day and the days after it (usually none: events arrive at "now").
+// opened, or closed) and adds the event to its day's delta row; weekly checkpoints after the
+// event's day exist only for late events and are corrected too. The first event of a new week
+// materialises the checkpoints of the weeks since the last one.
 // See docs/billing.md for the model and src/db/entities/usage.ts for the tables.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Backup, BackupType } from '../src/db/entities/index.ts';
@@ -67,28 +68,76 @@ export function utcDay(t: Date): string {
 
 type Deltas = { stored: bigint; storedAdded: bigint; frontEndAdded: bigint; transferred: bigint; backups: bigint };
 
-/** Fold one event at `at` into the series' cumulative daily rows (the event's day and later days). */
+/** Monday (UTC) of the week holding `day` ('YYYY-MM-DD'). */
+export function weekStart(day: string): string {
+  const d = new Date(`${day}T00:00:00.000Z`);
+  const back = (d.getUTCDay() + 6) % 7;
+  return utcDay(new Date(d.getTime() - back * 86_400_000));
+}
+
+const addDays = (day: string, n: number) => utcDay(new Date(new Date(`${day}T00:00:00.000Z`).getTime() + n * 86_400_000));
+
+// Writers of events share this lock; materialising checkpoints takes it alone, so a checkpoint
+// never misses an event committed concurrently.
+const LEDGER_LOCK = 7_366_114_201;
+
+const FIGURES = 'stored, stored_ms, stored_added, front_end_added, transferred, backups';
+const SUMS = 'sum(stored), sum(stored_ms), sum(stored_added), sum(front_end_added), sum(transferred), sum(backups)';
+const ADD = (t: string) => FIGURES.split(', ').map((c) => `${c} = ${t}.${c} + excluded.${c}`).join(', ');
+
+/** Fold one event at `at` into its day's delta row, and into checkpoints already taken after it. */
 async function applyEvent(em: EntityManager, seriesId: string, at: Date, d: Deltas): Promise<void> {
+  await closeWeeks(em, at < new Date() ? at : new Date());
+  await em.execute(`select pg_advisory_xact_lock_shared(?)`, [LEDGER_LOCK]);
   const day = utcDay(at);
-  const storedMs = d.stored * BigInt(at.getTime());
-  // Serialise writers of one series: the copy-forward of a new day row must see every earlier event.
-  await em.execute(`select pg_advisory_xact_lock(hashtext(?))`, [seriesId]);
+  const values = [d.stored, d.stored * BigInt(at.getTime()), d.storedAdded, d.frontEndAdded, d.transferred, d.backups].map(String);
   await em.execute(
-    `insert into usage_daily (series_id, day, stored_cum, stored_ms_cum, stored_added_cum, front_end_added_cum, transferred_cum, backups_cum)
-     select ?::uuid, ?::date, coalesce(p.stored_cum, 0), coalesce(p.stored_ms_cum, 0), coalesce(p.stored_added_cum, 0),
-            coalesce(p.front_end_added_cum, 0), coalesce(p.transferred_cum, 0), coalesce(p.backups_cum, 0)
-     from (select 1) one
-     left join lateral (select * from usage_daily d where d.series_id = ?::uuid and d.day < ?::date order by d.day desc limit 1) p on true
-     on conflict (series_id, day) do nothing`,
-    [seriesId, day, seriesId, day],
+    `insert into usage_daily (day, series_id, ${FIGURES}) values (?::date, ?::uuid, ?, ?, ?, ?, ?, ?)
+     on conflict (day, series_id) do update set ${ADD('usage_daily')}`,
+    [day, seriesId, ...values],
   );
+  // Late events only (normally no checkpoint lies after "now").
   await em.execute(
-    `update usage_daily set stored_cum = stored_cum + ?::numeric, stored_ms_cum = stored_ms_cum + ?::numeric,
-       stored_added_cum = stored_added_cum + ?::numeric, front_end_added_cum = front_end_added_cum + ?::numeric,
-       transferred_cum = transferred_cum + ?::numeric, backups_cum = backups_cum + ?::numeric
-     where series_id = ?::uuid and day >= ?::date`,
-    [d.stored.toString(), storedMs.toString(), d.storedAdded.toString(), d.frontEndAdded.toString(), d.transferred.toString(), d.backups.toString(), seriesId, day],
+    `insert into usage_checkpoint (week, series_id, ${FIGURES})
+     select w.week, ?::uuid, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric from usage_checkpoint_week w where w.week > ?::date
+     on conflict (week, series_id) do update set ${ADD('usage_checkpoint')}`,
+    [seriesId, ...values, day],
   );
+}
+
+/**
+ * Materialises the weekly checkpoints up to the week of `upTo`: each is the previous one plus
+ * the week's deltas, per series (set-based). Idempotent; the first checkpoint is the week of
+ * the earliest event.
+ */
+export async function closeWeeks(em: EntityManager, upTo: Date): Promise<void> {
+  const target = weekStart(utcDay(upTo));
+  const latest = async () => (await em.execute<{ week: string | null }[]>(`select max(week)::text as week from usage_checkpoint_week`))[0]!.week;
+  const last = await latest();
+  if (last !== null && last >= target) return;
+  await em.transactional(async (tx) => {
+    await tx.execute(`select pg_advisory_xact_lock(?)`, [LEDGER_LOCK]);
+    let prev = (await tx.execute<{ week: string | null }[]>(`select max(week)::text as week from usage_checkpoint_week`))[0]!.week;
+    if (prev === null) {
+      const [first] = await tx.execute<{ day: string | null }[]>(`select min(day)::text as day from usage_daily`);
+      if (!first!.day) return;
+      prev = weekStart(first!.day);
+      if (prev > target) return;
+      await tx.execute(`insert into usage_checkpoint_week (week) values (?::date)`, [prev]); // nothing happened before it
+    }
+    for (let week = addDays(prev, 7); week <= target; prev = week, week = addDays(week, 7)) {
+      await tx.execute(
+        `insert into usage_checkpoint (week, series_id, ${FIGURES})
+         select ?::date, series_id, ${SUMS} from (
+           select series_id, ${FIGURES} from usage_checkpoint where week = ?::date
+           union all
+           select series_id, ${FIGURES} from usage_daily where day >= ?::date and day < ?::date
+         ) x group by series_id`,
+        [week, prev, prev, week],
+      );
+      await tx.execute(`insert into usage_checkpoint_week (week) values (?::date)`, [week]);
+    }
+  });
 }
 
 async function seriesIdFor(em: EntityManager, r: UsageRecord): Promise<string> {
@@ -178,31 +227,30 @@ export async function backfillFromBackups(em: EntityManager): Promise<void> {
   });
 }
 
-/** Recomputes every daily rollup row from the intervals (repair and bulk loads; equals the incremental result). */
-export async function rebuildDailyRollups(em: EntityManager): Promise<void> {
+/** Recomputes the daily deltas and the weekly checkpoints from the intervals (repair and bulk loads; equals the incremental result). */
+export async function rebuildDailyRollups(em: EntityManager, upTo: Date = new Date()): Promise<void> {
   await em.transactional(async (tx) => {
+    await tx.execute(`select pg_advisory_xact_lock(?)`, [LEDGER_LOCK]);
+    await tx.execute(`delete from usage_checkpoint`);
+    await tx.execute(`delete from usage_checkpoint_week`);
     await tx.execute(`delete from usage_daily`);
     await tx.execute(
-      `insert into usage_daily (series_id, day, stored_cum, stored_ms_cum, stored_added_cum, front_end_added_cum, transferred_cum, backups_cum)
-       select series_id, day,
-         sum(stored) over w, sum(stored_ms) over w, sum(stored_added) over w, sum(front_end_added) over w, sum(transferred) over w, sum(backups) over w
+      `insert into usage_daily (day, series_id, ${FIGURES})
+       select day, series_id, ${SUMS}
        from (
-         select series_id, day, sum(stored) stored, sum(stored_ms) stored_ms, sum(stored_added) stored_added,
-                sum(front_end_added) front_end_added, sum(transferred) transferred, sum(backups) backups
-         from (
-           select series_id, (completed_at at time zone 'UTC')::date as day, stored_bytes::numeric as stored,
-                  stored_bytes::numeric * floor(extract(epoch from completed_at) * 1000) as stored_ms,
-                  stored_bytes::numeric as stored_added, front_end_bytes::numeric as front_end_added,
-                  transferred_bytes::numeric as transferred, 1 as backups
-           from usage_interval
-           union all
-           select series_id, (deleted_at at time zone 'UTC')::date, -stored_bytes::numeric,
-                  -stored_bytes::numeric * floor(extract(epoch from deleted_at) * 1000), 0, 0, 0, 0
-           from usage_interval where deleted_at is not null
-         ) events
-         group by series_id, day
-       ) per_day
-       window w as (partition by series_id order by day)`,
+         select (completed_at at time zone 'UTC')::date as day, series_id, stored_bytes::numeric as stored,
+                stored_bytes::numeric * floor(extract(epoch from completed_at) * 1000) as stored_ms,
+                stored_bytes::numeric as stored_added, front_end_bytes::numeric as front_end_added,
+                transferred_bytes::numeric as transferred, 1 as backups
+         from usage_interval
+         union all
+         select (deleted_at at time zone 'UTC')::date, series_id, -stored_bytes::numeric,
+                -stored_bytes::numeric * floor(extract(epoch from deleted_at) * 1000), 0, 0, 0, 0
+         from usage_interval where deleted_at is not null
+       ) events
+       group by day, series_id
+       order by day, series_id`,
     );
+    await closeWeeks(tx, upTo);
   });
 }

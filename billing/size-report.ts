@@ -1,9 +1,10 @@
 // Size reports over any [from, to) from the usage ledger, grouped by any dimensions and filtered.
 //
 // Every figure is a difference (or a linear combination) of cumulative values at `from` and
-// `to`, and a cumulative value at an instant T is "the series' last daily row before T's day"
-// plus "T's day's events before T" (read from the intervals). So a report reads about two rollup
-// rows per series plus two days of events, whatever the range length. For byte-time:
+// `to`, and a cumulative value at an instant T is "the weekly checkpoint before T's day" plus
+// "the daily deltas since" plus "T's day's events before T" (from the intervals). So a report
+// reads, per point, one week's checkpoint rows and at most a week of deltas and a day of events,
+// whatever the range length. For byte-time:
 //   ∫[from,to) stored(t) dt = to·S(to) − from·S(from) − (W(to) − W(from))
 // where S(T) = Σ stored deltas before T and W(T) = Σ delta × event time before T.
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -55,45 +56,52 @@ export function sizeReportSql(input: SizeReportInput, scope: ReportScope): Sql {
   const where = filterConditions('s', input.filter, scope);
   const point = (t: Date) => [t.toISOString(), String(t.getTime()), utcDay(t), `${utcDay(t)}T00:00:00.000Z`];
   const value = measureColumn[input.measure];
+  const keys = groupColumns('s', input.groupBy);
+  const keyList = input.groupBy.map((_d, i) => `k${i}`).join(', ');
   const nonZero = 'stored <> 0 or stored_added <> 0 or front_end <> 0 or transferred <> 0 or byte_ms <> 0 or backups <> 0';
+  // Cumulative values at the two points: the checkpoint of the latest materialised week
+  // before the point's day, plus the daily deltas since, plus the point's own day's events
+  // before it. Figures are linear in them, so rows aggregate straight to the groups.
   const inner = `
-    with s as (select * from usage_series s where ${where.sql}),
-    p (k, t, t_ms, day, day_start) as (values
+    with p0 (k, t, t_ms, day, day_start) as (values
       (0, ?::timestamptz, ?::numeric, ?::date, ?::timestamptz),
       (1, ?::timestamptz, ?::numeric, ?::date, ?::timestamptz)),
+    p as (
+      select p0.*, coalesce((select max(w.week) from usage_checkpoint_week w where w.week <= p0.day), '-infinity'::date) as c_week from p0
+    ),
     pts as (
-      select s.id as series_id, p.k, p.t_ms, d.stored_cum as stored, d.stored_ms_cum as stored_ms, d.stored_added_cum as stored_added,
-             d.front_end_added_cum as front_end, d.transferred_cum as transferred, d.backups_cum as backups
-      from s cross join p
-      join lateral (select * from usage_daily d where d.series_id = s.id and d.day < p.day order by d.day desc limit 1) d on true
+      select ${keys}, p.k, p.t_ms, c.stored, c.stored_ms, c.stored_added, c.front_end_added as front_end, c.transferred, c.backups
+      from p join usage_checkpoint c on c.week = p.c_week
+      join usage_series s on s.id = c.series_id
+      where ${where.sql}
       union all
-      select i.series_id, p.k, p.t_ms, i.stored_bytes, i.stored_bytes::numeric * floor(extract(epoch from i.completed_at) * 1000),
+      select ${keys}, p.k, p.t_ms, d.stored, d.stored_ms, d.stored_added, d.front_end_added, d.transferred, d.backups
+      from p join usage_daily d on d.day >= p.c_week and d.day < p.day
+      join usage_series s on s.id = d.series_id
+      where ${where.sql}
+      union all
+      select ${keys}, p.k, p.t_ms, i.stored_bytes, i.stored_bytes::numeric * floor(extract(epoch from i.completed_at) * 1000),
              i.stored_bytes, i.front_end_bytes, i.transferred_bytes, 1
       from p join usage_interval i on i.completed_at >= p.day_start and i.completed_at < p.t
-      where i.series_id in (select id from s)
+      join usage_series s on s.id = i.series_id
+      where ${where.sql}
       union all
-      select i.series_id, p.k, p.t_ms, -i.stored_bytes, -i.stored_bytes::numeric * floor(extract(epoch from i.deleted_at) * 1000), 0, 0, 0, 0
+      select ${keys}, p.k, p.t_ms, -i.stored_bytes, -i.stored_bytes::numeric * floor(extract(epoch from i.deleted_at) * 1000), 0, 0, 0, 0
       from p join usage_interval i on i.deleted_at >= p.day_start and i.deleted_at < p.t
-      where i.series_id in (select id from s)
+      join usage_series s on s.id = i.series_id
+      where ${where.sql}
     ),
-    per_series as (
-      select series_id,
+    grouped as (
+      select ${keyList},
         sum(case when k = 1 then stored else 0 end) as stored,
         sum(case when k = 1 then stored_added else -stored_added end) as stored_added,
         sum(case when k = 1 then front_end else -front_end end) as front_end,
         sum(case when k = 1 then transferred else -transferred end) as transferred,
         sum(case when k = 1 then backups else -backups end) as backups,
         sum(case when k = 1 then t_ms * stored - stored_ms else stored_ms - t_ms * stored end) as byte_ms
-      from pts group by series_id
-    ),
-    grouped as (
-      select ${groupColumns('s', input.groupBy)},
-        sum(stored) as stored, sum(stored_added) as stored_added, sum(front_end) as front_end,
-        sum(transferred) as transferred, sum(backups) as backups, sum(byte_ms) as byte_ms
-      from per_series ps join s on s.id = ps.series_id
-      group by ${input.groupBy.map((_d, i) => `k${i}`).join(', ')}
+      from pts group by ${keyList}
     )
-    select ${input.groupBy.map((_d, i) => `k${i}`).join(', ')}, stored, stored_added, front_end, transferred, backups,
+    select ${keyList}, stored, stored_added, front_end, transferred, backups,
       div(byte_ms + 1800000, 3600000) as byte_hours
     from grouped where ${nonZero}`;
   const ordered = withNames(
@@ -101,7 +109,7 @@ export function sizeReportSql(input: SizeReportInput, scope: ReportScope): Sql {
     input.groupBy,
     `g.value desc, ${input.groupBy.map((_d, i) => `g.k${i}`).join(', ')}`,
   );
-  return { sql: ordered, params: [...where.params, ...point(input.from), ...point(input.to)] };
+  return { sql: ordered, params: [...point(input.from), ...point(input.to), ...where.params, ...where.params, ...where.params, ...where.params] };
 }
 
 const figuresOf = (r: Record<string, unknown>): SizeFigures => ({

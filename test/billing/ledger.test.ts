@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   em = systemFork(orm) as EntityManager;
-  await em.execute('truncate usage_interval, usage_series, usage_daily');
+  await em.execute('truncate usage_interval, usage_series, usage_daily, usage_checkpoint, usage_checkpoint_week');
   await em.execute('delete from backup');
 });
 

@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   em = systemFork(orm) as EntityManager;
-  await em.execute('truncate usage_interval, usage_series, usage_daily, price_card');
+  await em.execute('truncate usage_interval, usage_series, usage_daily, usage_checkpoint, usage_checkpoint_week, price_card');
   await em.execute('delete from backup');
 });
 

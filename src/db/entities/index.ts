@@ -20,7 +20,7 @@ import { SigningKeySchema } from './signing-key.ts';
 import { StorageProviderSchema } from './storage-provider.ts';
 import { TaskSchema } from './task.ts';
 import { PriceCardSchema } from './price-card.ts';
-import { UsageDailySchema, UsageIntervalSchema, UsageSeriesSchema } from './usage.ts';
+import { UsageCheckpointSchema, UsageCheckpointWeekSchema, UsageDailySchema, UsageIntervalSchema, UsageSeriesSchema } from './usage.ts';
 
 export const entities = [
   BaseSchema, CloudSchema, CloudAuthDomainSchema, ProjectSchema, AvailabilityZoneSchema, HypervisorSchema,
@@ -28,7 +28,7 @@ export const entities = [
   VolumeSchema, BackupDestinationSchema, NodeConfigurationSchema, DataMoverSchema, PolicySchema, QuotaSchema,
   TaskSchema, BackupSchema, BackupDiskSchema, RestoreSchema, ServiceAccountSchema, AuditEntrySchema,
   IdempotencyRecordSchema, SigningKeySchema,
-  UsageIntervalSchema, UsageSeriesSchema, UsageDailySchema, PriceCardSchema,
+  UsageIntervalSchema, UsageSeriesSchema, UsageDailySchema, UsageCheckpointSchema, UsageCheckpointWeekSchema, PriceCardSchema,
 ];
 
 export * from './audit-entry.ts';

@@ -4,9 +4,12 @@
 //   history does not move when inventory does; deleting a backup only closes the interval.
 // - UsageSeries: one row per distinct dimension tuple (project, instance, zone, policy,
 //   destination, cloud) — what reports filter and group.
-// - UsageDaily: per series and UTC day with events, the CUMULATIVE figures up to the end of that
-//   day. Any figure at an instant is then "last row before its day + that day's events", so a
-//   report over any range reads two rows per series, not a year of history.
+// - UsageDaily: per UTC day and series with events, the day's DELTAS (sparse).
+// - UsageCheckpoint: per week (Monday, UTC) and series, the CUMULATIVE figures of every event
+//   before that week (dense: every series that existed). UsageCheckpointWeek lists the weeks
+//   materialised. A figure at an instant is then "the week's checkpoint + the days' deltas since
+//   + that day's events", each a contiguous range read, so a report over any range reads about
+//   (series + a week of deltas) rows per point, not a year of history.
 // Plain uuid columns (no foreign keys): the ledger outlives the rows it describes.
 import { BigIntType, DecimalType, EntitySchema, type Opt } from '@mikro-orm/core';
 import { BackupTypes, type BackupType } from './backup.ts';
@@ -42,18 +45,32 @@ export class UsageSeries {
   destinationId!: string;
 }
 
-export class UsageDaily {
-  seriesId!: string;
+/** The figures a rollup row carries (deltas in UsageDaily, cumulative in UsageCheckpoint). */
+abstract class UsageFigures {
+  /** Change of bytes held (UsageDaily) / bytes held (UsageCheckpoint). */
+  stored: string & Opt = '0';
+  /** Σ over stored-byte events of delta × event time in epoch ms (for byte-time integrals). */
+  storedMs: string & Opt = '0';
+  storedAdded: string & Opt = '0';
+  frontEndAdded: string & Opt = '0';
+  transferred: string & Opt = '0';
+  backups: string & Opt = '0';
+}
+
+export class UsageDaily extends UsageFigures {
   /** UTC day, 'YYYY-MM-DD'. */
   day!: string;
-  /** Bytes held at the end of the day. */
-  storedCum: string & Opt = '0';
-  /** Σ over stored-byte events of delta × event time in epoch ms (for byte-time integrals). */
-  storedMsCum: string & Opt = '0';
-  storedAddedCum: string & Opt = '0';
-  frontEndAddedCum: string & Opt = '0';
-  transferredCum: string & Opt = '0';
-  backupsCum: string & Opt = '0';
+  seriesId!: string;
+}
+
+export class UsageCheckpoint extends UsageFigures {
+  /** Monday (UTC) the checkpoint is taken at: it sums every event before this day. */
+  week!: string;
+  seriesId!: string;
+}
+
+export class UsageCheckpointWeek {
+  week!: string;
 }
 
 const bigint = () => ({ type: new BigIntType('bigint') });
@@ -108,17 +125,40 @@ export const UsageSeriesSchema = new EntitySchema<UsageSeries>({
   },
 });
 
+const figures = {
+  stored: cumulative(30),
+  storedMs: cumulative(40),
+  storedAdded: cumulative(30),
+  frontEndAdded: cumulative(30),
+  transferred: cumulative(30),
+  backups: cumulative(20),
+};
+
+// Primary keys lead with the day/week: reads are ranges of days, and a week's checkpoint rows.
 export const UsageDailySchema = new EntitySchema<UsageDaily>({
   class: UsageDaily,
   tableName: 'usage_daily',
   properties: {
-    seriesId: { type: 'uuid', primary: true },
     day: { type: 'date', primary: true },
-    storedCum: cumulative(30),
-    storedMsCum: cumulative(40),
-    storedAddedCum: cumulative(30),
-    frontEndAddedCum: cumulative(30),
-    transferredCum: cumulative(30),
-    backupsCum: cumulative(20),
+    seriesId: { type: 'uuid', primary: true },
+    ...figures,
+  },
+});
+
+export const UsageCheckpointSchema = new EntitySchema<UsageCheckpoint>({
+  class: UsageCheckpoint,
+  tableName: 'usage_checkpoint',
+  properties: {
+    week: { type: 'date', primary: true },
+    seriesId: { type: 'uuid', primary: true },
+    ...figures,
+  },
+});
+
+export const UsageCheckpointWeekSchema = new EntitySchema<UsageCheckpointWeek>({
+  class: UsageCheckpointWeek,
+  tableName: 'usage_checkpoint_week',
+  properties: {
+    week: { type: 'date', primary: true },
   },
 });
