@@ -4,7 +4,7 @@
 // total is the sum of the rounded lines. GB = 10^9 bytes, TB = 10^12 bytes; a GB-month is one
 // GB held for the whole calendar month of the period (so a month of 28 or 31 days is one month).
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { PriceCard } from '../src/db/entities/index.ts';
+import { BackupDestination, Policy, PriceCard } from '../src/db/entities/index.ts';
 import { lastFullSql } from './front-end.ts';
 import { ReportInputError, uuidArray } from './report-common.ts';
 
@@ -77,14 +77,14 @@ export async function createPriceCard(em: EntityManager, input: CardInput): Prom
   if (slotSet && !(okHour(input.slotFromHour) && okHour(input.slotToHour))) throw PriceError.invalidSlot();
   const card = em.create(PriceCard, {
     name: input.name,
-    policy: input.policyId ? em.getReference('Policy', input.policyId) : undefined,
-    destination: input.destinationId ? em.getReference('BackupDestination', input.destinationId) : undefined,
+    policy: input.policyId ? em.getReference(Policy, input.policyId) : undefined,
+    destination: input.destinationId ? em.getReference(BackupDestination, input.destinationId) : undefined,
     slotFromHour: input.slotFromHour ?? undefined,
     slotToHour: input.slotToHour ?? undefined,
     currency: input.currency ?? 'EUR',
     storedPerGbMonth: input.storedPerGbMonth,
     frontEndPerTbMonth: input.frontEndPerTbMonth,
-  } as never);
+  });
   await em.flush();
   return card;
 }

@@ -3,6 +3,7 @@ const [command = 'serve', ...args] = process.argv.slice(2);
 
 const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number | void> }>> = {
   serve: () => import('./serve.ts'),
+  worker: () => import('./worker.ts'),
   repo: () => import('./engine/repository/cli.ts'),
   migrate: () => import('./db/migrate-cli.ts'),
   billing: () => import('../billing/cli.ts'),

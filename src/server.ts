@@ -11,6 +11,7 @@ import { reportsCsvEndpoint } from './http/reports-csv.ts';
 import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
+import { limitPlugins } from './graphql/limits.ts';
 import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -35,9 +36,13 @@ export function createApp(services: Services): App {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services)],
+    plugins: [authRoutes(services), ...limitPlugins()],
+    maskedErrors: true,
+    // The cost rule depends on the variables, so a validation result cannot be reused.
+    parserAndValidationCache: { validationCache: false },
     context: async ({ request }) => {
-      const token = bearerToken(request.headers.get('authorization'));
+      // graphql-ws operations have no Request: `listen` puts their viewer in the context.
+      const token = bearerToken(request?.headers.get('authorization'));
       const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), token);
       return createContext(services, viewer);
     },

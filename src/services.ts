@@ -5,33 +5,44 @@ import { openDatabase, type Database } from './db/database.ts';
 import { openOrm, systemFork, type Orm } from './db/orm.ts';
 import { loadMasterKey, SecretBox } from './db/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
+import { PgPubSub } from './events/pubsub.ts';
 
 export type Services = {
   config: Config;
+  databaseUrl: string;
   orm: Orm;
   secrets: SecretBox;
   tokens: TokenService;
+  /** Cross-process events (LISTEN/NOTIFY on the same database). */
+  pubsub: PgPubSub;
   close(): Promise<void>;
 };
 
-export function buildServices(config: Config, orm: Orm, onClose: () => Promise<void>): Services {
+export function buildServices(config: Config, databaseUrl: string, orm: Orm, onClose: () => Promise<void>): Services {
   const secrets = new SecretBox(loadMasterKey(config));
   const tokens = new TokenService(() => systemFork(orm), secrets, {
     issuer: config.tokenIssuer,
     audience: config.tokenAudience,
     ttlSeconds: config.tokenTtlSeconds,
   });
-  return { config, orm, secrets, tokens, close: onClose };
+  const pubsub = new PgPubSub(databaseUrl, {
+    onError: (e) => process.stderr.write(`pub/sub: ${e.message}\n`),
+  });
+  const close = async () => {
+    await pubsub.close();
+    await onClose();
+  };
+  return { config, databaseUrl, orm, secrets, tokens, pubsub, close };
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */
 export async function startServices(config: Config): Promise<Services> {
   const db: Database = await openDatabase(config);
-  return buildServices(config, db.orm, () => db.close());
+  return buildServices(config, db.url, db.orm, () => db.close());
 }
 
 /** Services on a given database URL (tests, tools). */
 export async function startServicesOn(config: Config, databaseUrl: string): Promise<Services> {
   const orm = await openOrm(databaseUrl);
-  return buildServices(config, orm, () => orm.close());
+  return buildServices(config, databaseUrl, orm, () => orm.close());
 }

@@ -42,7 +42,11 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
-    edgesFieldOptions: { nullable: false },
+    // The connection field already multiplies by its page size (connections.ts); edges must not again.
+    edgesFieldOptions: { nullable: false, complexity: { field: 0, multiplier: 1 } },
+    // node(id)/nodes(ids) are defined in node.ts: bad, unknown or foreign IDs answer null, never an error.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
   },
   complexity: {
     defaultComplexity: 1,

@@ -3,6 +3,17 @@ import { builder } from './builder.ts';
 import './scalars.ts';
 import './viewer.ts';
 import './service-accounts.ts';
+import './node.ts';
+import './projects.ts';
+import './clouds.ts';
+import './storage-providers.ts';
+import './node-configurations.ts';
+import './data-movers.ts';
+import './destinations.ts';
+import './policies.ts';
+import './quotas.ts';
+import './instances.ts';
+import './tasks/index.ts';
 import './reports.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

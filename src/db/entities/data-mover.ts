@@ -12,6 +12,8 @@ export class DataMover extends BaseEntity {
   lastHeartbeatAt: Date & Opt = new Date();
   runningTasks: number & Opt = 0;
   stoppedAt?: Date;
+  /** The queue's worker IDs of this process, to release its jobs if it dies. */
+  workerIds: string[] & Opt = [];
 }
 
 export const DataMoverSchema = new EntitySchema<DataMover, BaseEntity>({
@@ -26,5 +28,6 @@ export const DataMoverSchema = new EntitySchema<DataMover, BaseEntity>({
     lastHeartbeatAt: { type: 'Date', columnType: 'timestamptz' },
     runningTasks: { type: 'integer' },
     stoppedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    workerIds: { type: 'json' },
   },
 });

@@ -47,6 +47,8 @@ export class Task extends BaseEntity {
   startedAt?: Date;
   finishedAt?: Date;
   error?: string;
+  /** Set on tasks the scheduler creates: policy, instance and planned time, unique. */
+  scheduleKey?: string;
 }
 
 export const TaskSchema = new EntitySchema<Task, BaseEntity>({
@@ -79,5 +81,6 @@ export const TaskSchema = new EntitySchema<Task, BaseEntity>({
     startedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
     finishedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
     error: { type: 'text', nullable: true },
+    scheduleKey: { type: 'string', length: 255, nullable: true, unique: true },
   },
 });

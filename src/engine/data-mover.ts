@@ -1,0 +1,113 @@
+// A data mover: a process (or a part of `serve`) that takes jobs from the queue and runs them.
+// It registers itself, heartbeats, serves only the jobs of its node configuration, and on a
+// clean stop lets its running tasks finish or hand them back.
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { EventEmitter } from 'node:events';
+import { run, type Runner, type Task as JobHandler, type WorkerEvents } from 'graphile-worker';
+import { DataMover, NodeConfiguration } from '../db/entities/index.ts';
+import { systemFork, type Orm } from '../db/orm.ts';
+import { installQueue, JOB_SCHEMA, jobIdentifier, quietLogger, type TaskJobPayload } from './queue.ts';
+import { runTask, type EngineHooks, type Executors } from './task-runner.ts';
+
+export const HEARTBEAT_MS = 5_000;
+
+export type DataMoverOptions = {
+  orm: Orm;
+  databaseUrl: string;
+  executors: Executors;
+  hooks: EngineHooks;
+  /** Serve this node configuration's jobs; none: the jobs no configuration claims. */
+  nodeConfiguration?: string;
+  /** Concurrent tasks; default: the node configuration's setting, else 2. */
+  concurrency?: number;
+  name?: string;
+};
+
+export type RunningDataMover = { id: string; name: string; stop(): Promise<void> };
+
+export class DataMoverError extends Error {
+  static unknownNodeConfiguration(name: string) {
+    return new DataMoverError(`no node configuration named ${JSON.stringify(name)}`);
+  }
+}
+
+export async function startDataMover(opts: DataMoverOptions): Promise<RunningDataMover> {
+  const em = systemFork(opts.orm);
+  let nodeConfiguration: NodeConfiguration | null = null;
+  if (opts.nodeConfiguration) {
+    nodeConfiguration = await em.findOne(NodeConfiguration, { name: opts.nodeConfiguration });
+    if (!nodeConfiguration) throw DataMoverError.unknownNodeConfiguration(opts.nodeConfiguration);
+  }
+  const concurrency = opts.concurrency ?? nodeConfiguration?.concurrentTasks ?? 2;
+  const name = opts.name ?? `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const mover = em.create(DataMover, {
+    name,
+    host: os.hostname(),
+    pid: process.pid,
+    version: process.env.npm_package_version,
+    nodeConfiguration: nodeConfiguration ?? undefined,
+  });
+  await em.flush();
+
+  const pgPool = new pg.Pool({ connectionString: opts.databaseUrl, max: concurrency + 2 });
+  // An idle client's error (database restart) must not crash the process; the pool reconnects.
+  const lost = (e: Error) => process.stderr.write(`[data mover] database connection lost: ${e.message}\n`);
+  pgPool.on('error', lost);
+  pgPool.on('connect', (client) => client.on('error', lost));
+  await installQueue(pgPool);
+  let running = 0;
+  const handler: JobHandler = async (payload, helpers) => {
+    const { taskId } = payload as TaskJobPayload;
+    running++;
+    try {
+      const { outcome, error } = await runTask(opts.orm, opts.executors, opts.hooks, taskId, helpers.job.attempts, helpers.job.max_attempts, mover.id, helpers.abortSignal);
+      // Throwing makes the queue retry with exponential backoff.
+      if (outcome === 'RETRY') throw error;
+    } finally {
+      running--;
+    }
+  };
+  // Jobs are locked by the pool's ID (and by worker IDs in other modes): keep both, so a
+  // scheduler can hand this process's jobs back if it dies. Listen before `run` creates them.
+  const workerIds = new Set<string>();
+  const events = new EventEmitter() as WorkerEvents;
+  const remember = (id: string) => {
+    workerIds.add(id);
+    void beat().catch(() => {});
+  };
+  events.on('pool:create', ({ workerPool }) => remember(workerPool.id));
+  events.on('worker:create', ({ worker }) => remember(worker.workerId));
+  const runner: Runner = await run({
+    events,
+    pgPool,
+    schema: JOB_SCHEMA,
+    concurrency,
+    noHandleSignals: true,
+    pollInterval: 2_000,
+    logger: quietLogger,
+    taskList: { [jobIdentifier(nodeConfiguration?.id)]: handler },
+  });
+
+
+  async function beat() {
+    await opts.orm.em.getConnection().execute(
+      `update data_mover set last_heartbeat_at = now(), running_tasks = ?, worker_ids = ?::jsonb, updated_at = now() where id = ?`,
+      [running, JSON.stringify([...workerIds]), mover.id],
+    );
+  }
+  await beat();
+  const heartbeat = setInterval(() => void beat().catch(() => {}), HEARTBEAT_MS);
+
+  return {
+    id: mover.id,
+    name,
+    async stop() {
+      clearInterval(heartbeat);
+      await runner.stop();
+      await opts.orm.em.getConnection().execute(`update data_mover set stopped_at = now(), running_tasks = 0 where id = ?`, [mover.id]);
+      await pgPool.end();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// The durable job queue: graphile-worker in the same PostgreSQL (jobs picked within ~50 ms
+// through LISTEN/NOTIFY). A Task row is the product's record; a job is only "run task X". Jobs
+// are routed by identifier: `task` for data movers without a node configuration, and
+// `task@<node configuration id>` for the data movers of that configuration, so a job only ever
+// runs on an eligible data mover.
+import { Logger, runMigrations } from 'graphile-worker';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
+import type { Task } from '../db/entities/index.ts';
+
+export const JOB_SCHEMA = 'graphile_worker';
+
+export function jobIdentifier(nodeConfigurationId: string | null | undefined): string {
+  return nodeConfigurationId ? `task@${nodeConfigurationId}` : 'task';
+}
+
+export type TaskJobPayload = { taskId: string };
+
+/** Creates or upgrades the queue's tables (idempotent; safe from several processes). */
+export async function installQueue(pgPool: Pool): Promise<void> {
+  await runMigrations({ pgPool, schema: JOB_SCHEMA, logger: quietLogger });
+}
+
+/**
+ * Adds the job for `task` in the caller's transaction, so the job exists if and only if the
+ * task row does. The job key is the task ID: enqueuing twice never makes two jobs.
+ */
+export async function enqueueTask(em: EntityManager, task: Task, nodeConfigurationId: string | null, opts: { runAt?: Date } = {}): Promise<void> {
+  await em.execute(
+    `select ${JOB_SCHEMA}.add_job(?, json_build_object('taskId', ?::text), run_at => ?::timestamptz, max_attempts => ?, job_key => ?, priority => ?, job_key_mode => 'preserve_run_at')`,
+    [jobIdentifier(nodeConfigurationId), task.id, (opts.runAt ?? task.notBefore ?? new Date()).toISOString(), task.maxAttempts, task.id, 100 - task.priority],
+  );
+}
+
+/** Removes the job of a task that will not run (cancelled while queued). */
+export async function dequeueTask(em: EntityManager, taskId: string): Promise<void> {
+  await em.execute(`select ${JOB_SCHEMA}.remove_job(?)`, [taskId]);
+}
+
+/** graphile-worker's own chatter stays out of the service's output; errors still show. */
+export const quietLogger = new Logger(() => (level, message) => {
+  if (level === 'error' || (level === 'warning' && !/already running|No tasks/.test(message))) process.stderr.write(`[queue] ${message}\n`);
+});

@@ -1,0 +1,66 @@
+// Creating and cancelling tasks, in the caller's transaction: the Task row (and a Restore row
+// for restores), an audit entry, the queue seam, and a task event that leaves on commit.
+// Authorisation is the caller's job (the GraphQL mutations check scope before calling here).
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { AuditEntry, FinalTaskStates, Restore, Task, type AvailabilityZone, type Backup, type Project, type RestoreMappings, type TaskState } from '../../db/entities/index.ts';
+import { Channels, taskEvent } from '../../events/channels.ts';
+import { notify } from '../../events/pubsub.ts';
+import { enqueueTask } from './enqueue.ts';
+
+/** Who asks (for the audit log); null for the scheduler and other system jobs. */
+export type Actor = { accountId: string; name: string } | null;
+
+export class TaskError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+  static alreadyFinished(state: TaskState) {
+    return new TaskError('TASK_FINISHED', `the task has already finished (${state})`);
+  }
+}
+
+type NewTask = Pick<Task, 'type'> & Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy'>>;
+
+function audit(em: EntityManager, actor: Actor, action: string, task: Task, details: Record<string, unknown> = {}) {
+  em.create(AuditEntry, {
+    accountId: actor?.accountId,
+    accountName: actor?.name ?? 'system',
+    action,
+    objectType: 'Task',
+    objectId: task.id,
+    projectId: task.project?.id,
+    details: { type: task.type, ...details },
+  });
+}
+
+export type NewRestore = { backup: Backup; project: Project; zone?: AvailabilityZone; name: string; mappings: RestoreMappings };
+
+/** Creates a QUEUED task (and its Restore row); `em` must be in a transaction (events leave on commit). */
+export async function createTask(em: EntityManager, input: NewTask, actor: Actor, restore?: NewRestore): Promise<Task> {
+  const task = em.create(Task, { ...input });
+  if (restore) em.create(Restore, { ...restore, task, state: 'QUEUED' });
+  audit(em, actor, `task.${input.type.toLowerCase()}.start`, task, { params: input.params ?? {} });
+  await em.flush();
+  await enqueueTask(em, task);
+  await notify(em, Channels.task, taskEvent(task, 'CREATED'));
+  return task;
+}
+
+/**
+ * A queued task is cancelled at once; a running one is asked to stop (`cancelRequested`) and
+ * its data mover ends it. Refused for a finished task.
+ */
+export async function cancelTask(em: EntityManager, task: Task, actor: Actor): Promise<Task> {
+  if (FinalTaskStates.includes(task.state)) throw TaskError.alreadyFinished(task.state);
+  task.cancelRequested = true;
+  if (task.state === 'QUEUED') {
+    task.state = 'CANCELLED';
+    task.finishedAt = new Date();
+    const restore = await em.findOne(Restore, { task: task.id });
+    if (restore) restore.state = 'CANCELLED';
+  }
+  audit(em, actor, 'task.cancel', task, { state: task.state });
+  await em.flush();
+  await notify(em, Channels.task, taskEvent(task, 'STATE'));
+  return task;
+}

@@ -1,0 +1,194 @@
+// The task engine end to end on a real PostgreSQL: queue, data movers, routing, crash
+// recovery, cancellation, windows and scheduler leadership.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataMover, NodeConfiguration, Policy, Task, type Instance } from '../../src/db/entities/index.ts';
+import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
+import { nodeConfigurationFor } from '../../src/engine/eligibility.ts';
+import { enqueueTask, installQueue } from '../../src/engine/queue.ts';
+import { startScheduler } from '../../src/engine/scheduler/scheduler.ts';
+import type { Executors } from '../../src/engine/task-runner.ts';
+import pg from 'pg';
+import { createTestDatabase } from '../helpers/database.ts';
+import { seeder } from '../helpers/seed.ts';
+
+const hooks = { publish: () => {} };
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('task engine', () => {
+  let orm: Orm;
+  let url: string;
+  let drop: () => Promise<void>;
+  const movers: RunningDataMover[] = [];
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    url = db.url;
+    drop = db.drop;
+    orm = await openOrm(url);
+    const pool = new pg.Pool({ connectionString: url });
+    await installQueue(pool);
+    await pool.end();
+  });
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    for (const m of movers) await m.stop().catch(() => {});
+    await orm?.close();
+    await drop?.();
+  });
+
+  async function queueBackup(instance: Instance) {
+    return systemFork(orm).transactional(async (em) => {
+      const task = em.create(Task, { type: 'BACKUP', project: instance.project.id, instance: instance.id, cloud: instance.cloud.id });
+      await em.flush();
+      await enqueueTask(em as never, task, await nodeConfigurationFor(em as never, task));
+      return task.id;
+    });
+  }
+  const reload = (id: string) => systemFork(orm).findOneOrFail(Task, id);
+
+  it('runs a job only on a data mover of the node configuration serving its zone; two movers share the queue', async () => {
+    const s = seeder(orm);
+    const cloud = await s.cloud();
+    const project = await s.project(cloud);
+    const nc = await s.nodeConfiguration();
+    const inA = await s.instances(project, 4, { zone: await s.zone(cloud, { nodeConfiguration: nc }) });
+    const inB = await s.instances(project, 4, { zone: await s.zone(cloud) });
+
+    const ran: Record<string, string[]> = {};
+    const executors = (who: string): Executors => ({
+      BACKUP: async (ctx) => {
+        (ran[who] ??= []).push(ctx.task.instance!.id);
+        await ctx.phase('store');
+        ctx.progress({ bytesDone: 50n, bytesTotal: 100n });
+      },
+    });
+    movers.push(await startDataMover({ orm, databaseUrl: url, executors: executors('a'), hooks, nodeConfiguration: nc.name, name: 'mover-a' }));
+    movers.push(await startDataMover({ orm, databaseUrl: url, executors: executors('default-1'), hooks, name: 'mover-d1' }));
+    movers.push(await startDataMover({ orm, databaseUrl: url, executors: executors('default-2'), hooks, name: 'mover-d2' }));
+
+    const ids = [...(await Promise.all(inA.map(queueBackup))), ...(await Promise.all(inB.map(queueBackup)))];
+    await waitFor('all tasks to succeed', async () => (await Promise.all(ids.map(reload))).every((t) => t.state === 'SUCCEEDED')).catch(async (e) => { console.log('DEBUG', (await Promise.all(ids.map(reload))).map(t => [t.state, t.error, t.attempt]), await systemFork(orm).execute('select task_identifier, attempts, last_error, locked_by from graphile_worker.jobs')); throw e; });
+
+    expect(new Set(ran.a)).toEqual(new Set(inA.map((i) => i.id)));
+    expect(new Set([...(ran['default-1'] ?? []), ...(ran['default-2'] ?? [])])).toEqual(new Set(inB.map((i) => i.id)));
+    const done = await reload(ids[0]!);
+    expect(done.attempt).toBe(1);
+    expect(done.bytesDone).toBe(100n);
+    expect(Object.keys(done.phaseSeconds)).toEqual(expect.arrayContaining(['queued', 'store']));
+    const movers_ = await systemFork(orm).find(DataMover, {});
+    expect(movers_.map((m) => m.name)).toEqual(expect.arrayContaining(['mover-a', 'mover-d1', 'mover-d2']));
+    for (const m of movers.splice(0)) await m.stop();
+  });
+
+  it('retries on another data mover after one is killed with -9 mid-task', async () => {
+    const s = seeder(orm);
+    const [instance] = (await s.instances(await s.project(await s.cloud()), 1)) as [Instance];
+
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/data-mover-process.ts'], {
+      env: { ...process.env, DATABASE_URL: url, MOVER_NAME: 'doomed' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    await waitFor('child mover ready', async () => out.includes('READY'));
+    const taskId = await queueBackup(instance);
+    await waitFor('task running in the child', async () => out.includes(`RUNNING ${taskId}`));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+
+    movers.push(await startDataMover({ orm, databaseUrl: url, hooks, name: 'survivor', executors: { BACKUP: async (ctx) => { await ctx.phase('store'); } } }));
+    const scheduler = await startScheduler({ orm, databaseUrl: url, hooks, tickMs: 60_000, leaseMs: 1_000 });
+    try {
+      await waitFor('the lease to expire and the job to be handed back', async () => (await scheduler.tick()).released > 0);
+      const task = await waitFor('task to succeed on retry', async () => {
+        const t = await reload(taskId);
+        return t.state === 'SUCCEEDED' ? t : null;
+      });
+      expect(task.attempt).toBe(2);
+      const survivor = await systemFork(orm).findOneOrFail(DataMover, { name: 'survivor' });
+      expect(task.dataMover?.id).toBe(survivor.id);
+      const doomed = await systemFork(orm).findOneOrFail(DataMover, { name: 'doomed' });
+      expect(doomed.stoppedAt).toBeInstanceOf(Date);
+    } finally {
+      await scheduler.stop();
+      for (const m of movers.splice(0)) await m.stop();
+    }
+  });
+
+  it('cancels a running task cooperatively and runs its cleanup', async () => {
+    const s = seeder(orm);
+    const [instance] = (await s.instances(await s.project(await s.cloud()), 1)) as [Instance];
+    let cleanedUp = false;
+    movers.push(await startDataMover({
+      orm, databaseUrl: url, hooks, name: 'canceller',
+      executors: {
+        BACKUP: async (ctx) => {
+          await ctx.phase('export');
+          try {
+            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+          } finally {
+            cleanedUp = true;
+          }
+        },
+      },
+    }));
+    const taskId = await queueBackup(instance);
+    await waitFor('task running', async () => (await reload(taskId)).state === 'RUNNING');
+    await systemFork(orm).nativeUpdate(Task, { id: taskId }, { cancelRequested: true });
+    const task = await waitFor('task cancelled', async () => {
+      const t = await reload(taskId);
+      return t.state === 'CANCELLED' ? t : null;
+    });
+    expect(cleanedUp).toBe(true);
+    expect(task.finishedAt).toBeInstanceOf(Date);
+    for (const m of movers.splice(0)) await m.stop();
+  });
+
+  it('elects one scheduler leader among two processes: scheduled tasks are created once; missed windows fail', async () => {
+    const s = seeder(orm);
+    const project = await s.project(await s.cloud());
+    const covered = await s.instances(project, 5);
+    const instance = covered[0]!;
+    const em = systemFork(orm);
+    const late = em.create(Task, { type: 'BACKUP', project: project.id, instance: instance.id, deadline: new Date(Date.now() - 1000) });
+    // A policy whose run started a minute ago, with a 30-minute window, covering 5 instances.
+    const at = new Date(Date.now() - 60_000);
+    const hhmm = `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}`;
+    const policy = em.create(Policy, { name: `nightly-${Date.now()}`, schedules: [{ timesOfDay: [hhmm], windowMinutes: 30 }], rules: [{ projectId: project.id }] });
+    await em.flush();
+    const options = { orm, databaseUrl: url, hooks, tickMs: 60_000, lookaheadMs: 0 };
+    const a = await startScheduler(options);
+    const b = await startScheduler(options);
+    try {
+      await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
+      expect([a.isLeader(), b.isLeader()].filter(Boolean)).toHaveLength(1);
+      const scheduled = await systemFork(orm).find(Task, { policy: policy.id, type: 'BACKUP' });
+      expect(scheduled.map((t) => t.instance!.id).sort()).toEqual(covered.map((i) => i.id).sort());
+      // Spread over the window, none after its end.
+      const starts = new Set(scheduled.map((t) => t.notBefore!.getTime()));
+      expect(starts.size).toBe(5);
+      expect(scheduled.every((t) => t.deadline!.getTime() - t.notBefore!.getTime() > 0)).toBe(true);
+      expect(await systemFork(orm).count(Task, { policy: policy.id, type: 'PRUNE' })).toBe(0); // no destination, no prune
+      const t = await reload(late.id);
+      expect(t.state).toBe('FAILED');
+      expect(t.error).toMatch(/could not start inside its window/);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
