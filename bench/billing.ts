@@ -200,7 +200,7 @@ try {
 
   // CSV export of every backup of the year, through the HTTP endpoint, reading the stream.
   const config = loadConfig({ STRONGBOX_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'strongbox-bench-')), STRONGBOX_MASTER_KEY: randomBytes(32).toString('base64') });
-  const services = buildServices(config, orm, async () => {});
+  const services = buildServices(config, pg0.url, orm, async () => {});
   const app = createApp(services);
   const creds = await createServiceAccount(systemFork(orm) as EntityManager, { name: 'bench-billing', role: 'BILLING' });
   const tokenRes = await app.fetch('http://bench/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: creds.clientId, client_secret: creds.clientSecret }) });
