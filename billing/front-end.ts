@@ -4,7 +4,7 @@
 // count (so with an excluded destination, the last full elsewhere counts).
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
-  filterConditions, groupColumns, keysOf, validateGroupBy, withNames,
+  filterConditions, groupColumns, keysOf, runReport, validateGroupBy, withNames,
   ReportInputError, type Dimension, type ReportFilter, type ReportKey, type ReportScope, type Sql,
 } from './report-common.ts';
 
@@ -40,7 +40,7 @@ export function frontEndCapacitySql(input: FrontEndCapacityInput, scope: ReportS
 
 export async function frontEndCapacity(em: EntityManager, input: FrontEndCapacityInput, scope: ReportScope): Promise<FrontEndReport> {
   const q = frontEndCapacitySql(input, scope);
-  const raw = await em.execute<Record<string, unknown>[]>(q.sql, q.params);
+  const raw = await runReport(em, q);
   const rows = raw.map((r) => ({ keys: keysOf(r, input.groupBy), value: BigInt(r.value as string), instances: Number(r.instances) }));
   return {
     to: input.to,

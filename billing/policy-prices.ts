@@ -10,7 +10,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Schedule } from '../src/db/entities/index.ts';
 import { formatCents, loadCards, matchCard, roundHalfUp } from './price-card.ts';
-import { ReportInputError, uuidArray, validateRange, type ReportScope } from './report-common.ts';
+import { ReportInputError, runReport, uuidArray, validateRange, type ReportScope } from './report-common.ts';
 
 export type PolicyPriceTag = {
   policyId: string;
@@ -80,7 +80,7 @@ export async function policyPriceTags(em: EntityManager, input: PolicyPriceInput
     from pol left join sizes on sizes.policy_id = pol.id left join data on data.policy_id = pol.id
     order by pol.name`;
   const params = [...polParams, from.toISOString(), to.toISOString(), ...scoped, to.toISOString(), to.toISOString(), ...scoped];
-  const rows = await em.execute<Record<string, any>[]>(sql, params);
+  const rows = await runReport<Record<string, any>>(em, { sql, params });
   const cards = await loadCards(em);
   return rows.map((r) => {
     const schedules = (typeof r.schedules === 'string' ? JSON.parse(r.schedules) : r.schedules) as Schedule[];

@@ -1,6 +1,7 @@
 // What every billing report shares: dimensions, filters, the caller's project scope, input
 // checks and the SQL fragments that apply them. Reports build `?`-placeholder SQL with a params
 // list (run through MikroORM's `em.execute`, or formatted for a server-side cursor by the CSV export).
+import type { EntityManager } from '@mikro-orm/postgresql';
 
 export const Dimensions = ['PROJECT', 'INSTANCE', 'ZONE', 'POLICY', 'DESTINATION', 'CLOUD'] as const;
 export type Dimension = (typeof Dimensions)[number];
@@ -132,4 +133,17 @@ export function keysOf(row: Record<string, unknown>, groupBy: readonly Dimension
     id: (row[`k${i}`] as string | null) ?? null,
     name: (row[`n${i}`] as string | null) ?? null,
   }));
+}
+
+/**
+ * Runs a report query in its own read-only transaction with settings for it: no JIT (its
+ * compile time, seconds on a busy machine, dwarfs these queries) and room to aggregate in memory.
+ */
+export async function runReport<T = Record<string, unknown>>(em: EntityManager, q: Sql): Promise<T[]> {
+  return em.transactional(async (tx) => {
+    await tx.execute(`set transaction read only`);
+    await tx.execute(`set local jit = off`);
+    await tx.execute(`set local work_mem = '64MB'`);
+    return tx.execute<T[]>(q.sql, q.params);
+  });
 }

@@ -9,7 +9,7 @@
 // where S(T) = Σ stored deltas before T and W(T) = Σ delta × event time before T.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
-  filterConditions, groupColumns, keysOf, validateGroupBy, validateRange, withNames,
+  filterConditions, groupColumns, keysOf, runReport, validateGroupBy, validateRange, withNames,
   type Dimension, type ReportFilter, type ReportKey, type ReportScope, type Sql,
 } from './report-common.ts';
 import { utcDay } from './ledger.ts';
@@ -128,7 +128,7 @@ export function zeroFigures(): SizeFigures {
 /** Totals are the sums of the rows (so a printed report adds up, byte-hours included). */
 export async function sizeReport(em: EntityManager, input: SizeReportInput, scope: ReportScope): Promise<SizeReport> {
   const q = sizeReportSql(input, scope);
-  const raw = await em.execute<Record<string, unknown>[]>(q.sql, q.params);
+  const raw = await runReport(em, q);
   const totals = zeroFigures();
   const rows = raw.map((r) => {
     const figures = figuresOf(r);

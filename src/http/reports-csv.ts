@@ -128,6 +128,7 @@ export async function* cursorRows(orm: Orm, sql: Sql, batch = FETCH_ROWS): Async
   try {
     await client.query('begin read only');
     open = true;
+    await client.query('set local jit = off');
     await client.query(`declare report_rows no scroll cursor for ${orm.em.getPlatform().formatQuery(sql.sql, sql.params)}`);
     for (;;) {
       const { rows } = await client.query(`fetch ${batch} from report_rows`);

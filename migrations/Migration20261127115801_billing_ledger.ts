@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261127113253_billing_ledger extends Migration {
+export class Migration20261127115801_billing_ledger extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "price_card" ("id" uuid not null, "created_at" timestamptz not null, "updated_at" timestamptz not null, "name" varchar(200) not null, "policy_id" uuid null, "destination_id" uuid null, "slot_from_hour" smallint null, "slot_to_hour" smallint null, "currency" varchar(3) not null default 'EUR', "stored_per_gb_month" numeric(20,6) not null default '0', "front_end_per_tb_month" numeric(20,6) not null default '0', constraint "price_card_pkey" primary key ("id"));`);
@@ -17,7 +17,7 @@ export class Migration20261127113253_billing_ledger extends Migration {
     this.addSql(`create index "usage_interval_deleted_at_index" on "usage_interval" ("deleted_at");`);
     this.addSql(`create index "usage_interval_instance_id_completed_at_index" on "usage_interval" ("instance_id", "completed_at");`);
     this.addSql(`create index "usage_interval_project_id_completed_at_index" on "usage_interval" ("project_id", "completed_at");`);
-    this.addSql(`create index "usage_interval_full_index" on "usage_interval" ("instance_id", "completed_at") where "backup_type" = 'FULL';`);
+    this.addSql(`create index "usage_interval_full_index" on "usage_interval" ("instance_id", "completed_at") include ("deleted_at", "front_end_bytes", "backup_id", "cloud_id", "project_id", "zone_id", "policy_id", "destination_id", "started_hour") where "backup_type" = 'FULL';`);
 
     this.addSql(`create table "usage_series" ("id" uuid not null, "key" varchar(240) not null, "cloud_id" uuid not null, "project_id" uuid not null, "instance_id" uuid not null, "zone_id" uuid null, "policy_id" uuid null, "destination_id" uuid not null, constraint "usage_series_pkey" primary key ("id"));`);
     this.addSql(`alter table "usage_series" add constraint "usage_series_key_unique" unique ("key");`);
@@ -25,6 +25,7 @@ export class Migration20261127113253_billing_ledger extends Migration {
 
     this.addSql(`alter table "price_card" add constraint "price_card_policy_id_foreign" foreign key ("policy_id") references "policy" ("id") on update cascade on delete cascade;`);
     this.addSql(`alter table "price_card" add constraint "price_card_destination_id_foreign" foreign key ("destination_id") references "backup_destination" ("id") on update cascade on delete cascade;`);
+
   }
 
   override async down(): Promise<void> {
@@ -39,6 +40,7 @@ export class Migration20261127113253_billing_ledger extends Migration {
     this.addSql(`drop table if exists "usage_interval" cascade;`);
 
     this.addSql(`drop table if exists "usage_series" cascade;`);
+
   }
 
 }
