@@ -2,9 +2,10 @@
 // policyPriceTags, price cards. The figures come from billing/ (pure SQL and logic); this file
 // maps inputs (global IDs → database IDs), the caller's scope and errors.
 // BILLING and ADMIN see every project; a TENANT only its own, whatever its filter says.
-// Policy.averageBackupSize/dataToProcess/price are served here as `policyPriceTags` until the
-// Policy type (another branch) is on this one; then they move onto Policy as fields.
+// Policy.averageBackupSize/dataToProcess/price are added to the Policy type here (batched: one
+// query per request for every policy asked), and `policyPriceTags` lists them for all policies.
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import { frontEndCapacity } from '../../billing/front-end.ts';
 import { policyPriceTags, type PolicyPriceTag } from '../../billing/policy-prices.ts';
@@ -14,6 +15,7 @@ import { sizeReport, SizeMeasures, type SizeFigures } from '../../billing/size-r
 import { PriceCard, type Role } from '../db/entities/index.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
+import { PolicyRef } from './refs.ts';
 import { UserErrorRef, type UserError } from './user-errors.ts';
 
 const READERS: { role: Role[] } = { role: ['ADMIN', 'BILLING', 'TENANT'] };
@@ -201,7 +203,7 @@ builder.queryField('frontEndCapacity', (t) =>
 // ---- price tags, invoices, price cards ---------------------------------------------------------
 
 const PolicyPriceTagRef = builder.objectRef<PolicyPriceTag>('PolicyPriceTag').implement({
-  description: 'What a policy costs to run (becomes Policy.averageBackupSize/dataToProcess/price when the Policy type lands)',
+  description: 'What a policy costs to run (the same figures as Policy.averageBackupSize, dataToProcess and price, for a chosen window)',
   fields: (t) => ({
     policy: t.field({ type: ReportKeyRef, resolve: (p) => ({ dimension: 'POLICY' as const, id: p.policyId, name: p.name }) }),
     averageBackupSize: t.field({ type: 'Bytes', description: 'Mean stored bytes of its backups completed in the window', resolve: (p) => p.averageBackupSize }),
@@ -374,3 +376,47 @@ builder.mutationField('priceCardCreate', (t) =>
     },
   }),
 );
+
+// ---- the price fields on Policy -----------------------------------------------------------------
+
+const tagLoaders = new WeakMap<Context, DataLoader<string, PolicyPriceTag | null>>();
+
+/** Per request: every policy's tag asked for in one operation comes from one query. */
+function priceTag(ctx: Context, policyId: string): Promise<PolicyPriceTag | null> {
+  let loader = tagLoaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(async (ids: readonly string[]) => {
+      const tags = await billing(() => policyPriceTags(ctx.em, { policyIds: [...ids] }, scopeOfContext(ctx)));
+      const byId = new Map(tags.map((t) => [t.policyId, t]));
+      return ids.map((id) => byId.get(id) ?? null);
+    });
+    tagLoaders.set(ctx, loader);
+  }
+  return loader.load(policyId);
+}
+
+const PRICE_READERS: { role: Role[] } = { role: ['ADMIN', 'OPERATOR', 'BILLING', 'TENANT'] };
+
+builder.objectFields(PolicyRef, (t) => ({
+  averageBackupSize: t.field({
+    type: 'Bytes',
+    authScopes: PRICE_READERS,
+    description: 'Mean stored bytes of its backups completed in the last 30 days (a tenant: of its own instances)',
+    resolve: async (p, _a, ctx) => (await priceTag(ctx, p.id))?.averageBackupSize ?? 0n,
+  }),
+  dataToProcess: t.field({
+    type: 'Bytes',
+    authScopes: PRICE_READERS,
+    description: 'Front-end capacity (last full backup) of the instances assigned to it',
+    resolve: async (p, _a, ctx) => (await priceTag(ctx, p.id))?.dataToProcess ?? 0n,
+  }),
+  price: t.string({
+    authScopes: PRICE_READERS,
+    description: 'Per month: dataToProcess × the front-end price per TB-month of its price card, in `priceCurrency` (decimal, 2 places)',
+    resolve: async (p, _a, ctx) => (await priceTag(ctx, p.id))?.price ?? '0.00',
+  }),
+  priceCurrency: t.string({
+    authScopes: PRICE_READERS,
+    resolve: async (p, _a, ctx) => (await priceTag(ctx, p.id))?.currency ?? 'EUR',
+  }),
+}));

@@ -111,6 +111,16 @@ describe('price cards, price tags and invoices over GraphQL', () => {
     expect(tags.errors).toBeUndefined();
     // policy-0: vm-0, vm-2, vm-4 with a 50 GB last full each → 150 GB × 4 per TB-month = 0.60
     expect(tags.data.policyPriceTags.find((p: any) => p.policy.name === 'policy-0')).toMatchObject({ dataToProcess: 150 * GB, instances: 3, price: '0.60', currency: 'EUR' });
+
+    // The same figures on Policy itself (as of now), batched per request; a tenant's count only its instances.
+    const policies = `{ policies(first: 50) { edges { node { name dataToProcess price priceCurrency averageBackupSize } } } }`;
+    const p0 = (r: any) => r.data.policies.edges.map((e: any) => e.node).find((n: any) => n.name === 'policy-0');
+    const asBilling = await t.gql(billing, policies);
+    expect(asBilling.errors).toBeUndefined();
+    expect(p0(asBilling)).toMatchObject({ dataToProcess: 150 * GB, price: '0.60', priceCurrency: 'EUR' });
+    const asTenant = await t.gql(tenant0, policies);
+    expect(asTenant.errors).toBeUndefined();
+    expect(p0(asTenant)).toMatchObject({ dataToProcess: 50 * GB, price: '0.20' }); // vm-0 only
   });
 });
 
