@@ -139,6 +139,8 @@ const figures = {
 export const UsageDailySchema = new EntitySchema<UsageDaily>({
   class: UsageDaily,
   tableName: 'usage_daily',
+  // A few series (a tenant's, a filter's) read their days through this one.
+  indexes: [{ properties: ['seriesId', 'day'] }],
   properties: {
     day: { type: 'date', primary: true },
     seriesId: { type: 'uuid', primary: true },

@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261127115801_billing_ledger extends Migration {
+export class Migration20261127121025_billing_ledger extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "price_card" ("id" uuid not null, "created_at" timestamptz not null, "updated_at" timestamptz not null, "name" varchar(200) not null, "policy_id" uuid null, "destination_id" uuid null, "slot_from_hour" smallint null, "slot_to_hour" smallint null, "currency" varchar(3) not null default 'EUR', "stored_per_gb_month" numeric(20,6) not null default '0', "front_end_per_tb_month" numeric(20,6) not null default '0', constraint "price_card_pkey" primary key ("id"));`);
@@ -11,6 +11,7 @@ export class Migration20261127115801_billing_ledger extends Migration {
     this.addSql(`create table "usage_checkpoint_week" ("week" date not null, constraint "usage_checkpoint_week_pkey" primary key ("week"));`);
 
     this.addSql(`create table "usage_daily" ("day" date not null, "series_id" uuid not null, "stored" numeric(30,0) not null default 0, "stored_ms" numeric(40,0) not null default 0, "stored_added" numeric(30,0) not null default 0, "front_end_added" numeric(30,0) not null default 0, "transferred" numeric(30,0) not null default 0, "backups" numeric(20,0) not null default 0, constraint "usage_daily_pkey" primary key ("day", "series_id"));`);
+    this.addSql(`create index "usage_daily_series_id_day_index" on "usage_daily" ("series_id", "day");`);
 
     this.addSql(`create table "usage_interval" ("backup_id" uuid not null, "series_id" uuid not null, "cloud_id" uuid not null, "project_id" uuid not null, "instance_id" uuid not null, "zone_id" uuid null, "policy_id" uuid null, "destination_id" uuid not null, "backup_type" text check ("backup_type" in ('FULL', 'INCREMENTAL')) not null, "stored_bytes" bigint not null, "front_end_bytes" bigint not null, "transferred_bytes" bigint not null, "started_hour" smallint not null, "completed_at" timestamptz not null, "deleted_at" timestamptz null, constraint "usage_interval_pkey" primary key ("backup_id"));`);
     this.addSql(`create index "usage_interval_completed_at_index" on "usage_interval" ("completed_at");`);
