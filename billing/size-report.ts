@@ -49,48 +49,62 @@ const measureColumn: Record<SizeMeasure, string> = {
   STORED: 'stored', STORED_ADDED: 'stored_added', FRONT_END: 'front_end', TRANSFERRED: 'transferred', BYTE_HOURS: 'byte_hours', BACKUPS: 'backups',
 };
 
-/** The report's SQL: one row per group with `k<i>`/`n<i>` keys and names, the figures and `value`. */
-export function sizeReportSql(input: SizeReportInput, scope: ReportScope): Sql {
+/** Monday of the latest materialised checkpoint on or before `t`'s day, or null (read deltas from the start). */
+export async function checkpointWeek(em: EntityManager, t: Date): Promise<string | null> {
+  const [row] = await em.execute<{ week: string | null }[]>(`select max(week)::text as week from usage_checkpoint_week where week <= ?::date`, [utcDay(t)]);
+  return row?.week ?? null;
+}
+
+/** The report's SQL (see sizeReportSql), with the checkpoint weeks it reads looked up first. */
+export async function prepareSizeReport(em: EntityManager, input: SizeReportInput, scope: ReportScope): Promise<Sql> {
+  validateRange(input.from, input.to);
+  validateGroupBy(input.groupBy);
+  return sizeReportSql(input, scope, [await checkpointWeek(em, input.from), await checkpointWeek(em, input.to)]);
+}
+
+/**
+ * The report's SQL: one row per group with `k<i>`/`n<i>` keys and names, the figures and
+ * `value`. `weeks` are the checkpoint weeks for `from` and `to` (constants, so the planner sees
+ * exactly which ranges it reads and joins the series by hash however many there are).
+ */
+export function sizeReportSql(input: SizeReportInput, scope: ReportScope, weeks: [string | null, string | null]): Sql {
   validateRange(input.from, input.to);
   validateGroupBy(input.groupBy);
   const where = filterConditions('s', input.filter, scope);
-  const point = (t: Date) => [t.toISOString(), String(t.getTime()), utcDay(t), `${utcDay(t)}T00:00:00.000Z`];
   const value = measureColumn[input.measure];
   const keys = groupColumns('s', input.groupBy);
   const keyList = input.groupBy.map((_d, i) => `k${i}`).join(', ');
   const nonZero = 'stored <> 0 or stored_added <> 0 or front_end <> 0 or transferred <> 0 or byte_ms <> 0 or backups <> 0';
-  // Cumulative values at the two points: the checkpoint of the latest materialised week
-  // before the point's day, plus the daily deltas since, plus the point's own day's events
-  // before it. Figures are linear in them, so rows aggregate straight to the groups.
+  const branches: string[] = [];
+  const params: unknown[] = [];
+  // Cumulative values at each point: the checkpoint of the latest materialised week before the
+  // point's day, plus the daily deltas since, plus the point's own day's events before it.
+  // Figures are linear in them, so rows aggregate straight to the groups.
+  [input.from, input.to].forEach((t, k) => {
+    const day = utcDay(t);
+    const week = weeks[k];
+    const tMs = String(t.getTime());
+    if (week) {
+      branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, c.stored, c.stored_ms, c.stored_added, c.front_end_added as front_end, c.transferred, c.backups
+        from usage_checkpoint c join usage_series s on s.id = c.series_id where c.week = ?::date and ${where.sql}`);
+      params.push(tMs, week, ...where.params);
+    }
+    branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, d.stored, d.stored_ms, d.stored_added, d.front_end_added as front_end, d.transferred, d.backups
+      from usage_daily d join usage_series s on s.id = d.series_id where d.day >= ?::date and d.day < ?::date and ${where.sql}`);
+    params.push(tMs, week ?? '-infinity', day, ...where.params);
+    branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, i.stored_bytes as stored, i.stored_bytes::numeric * floor(extract(epoch from i.completed_at) * 1000) as stored_ms,
+        i.stored_bytes as stored_added, i.front_end_bytes as front_end, i.transferred_bytes as transferred, 1 as backups
+      from usage_interval i join usage_series s on s.id = i.series_id
+      where i.completed_at >= ?::timestamptz and i.completed_at < ?::timestamptz and ${where.sql}`);
+    params.push(tMs, `${day}T00:00:00.000Z`, t.toISOString(), ...where.params);
+    branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, -i.stored_bytes as stored, -i.stored_bytes::numeric * floor(extract(epoch from i.deleted_at) * 1000) as stored_ms,
+        0 as stored_added, 0 as front_end, 0 as transferred, 0 as backups
+      from usage_interval i join usage_series s on s.id = i.series_id
+      where i.deleted_at >= ?::timestamptz and i.deleted_at < ?::timestamptz and ${where.sql}`);
+    params.push(tMs, `${day}T00:00:00.000Z`, t.toISOString(), ...where.params);
+  });
   const inner = `
-    with p0 (k, t, t_ms, day, day_start) as (values
-      (0, ?::timestamptz, ?::numeric, ?::date, ?::timestamptz),
-      (1, ?::timestamptz, ?::numeric, ?::date, ?::timestamptz)),
-    p as (
-      select p0.*, coalesce((select max(w.week) from usage_checkpoint_week w where w.week <= p0.day), '-infinity'::date) as c_week from p0
-    ),
-    pts as (
-      select ${keys}, p.k, p.t_ms, c.stored, c.stored_ms, c.stored_added, c.front_end_added as front_end, c.transferred, c.backups
-      from p join usage_checkpoint c on c.week = p.c_week
-      join usage_series s on s.id = c.series_id
-      where ${where.sql}
-      union all
-      select ${keys}, p.k, p.t_ms, d.stored, d.stored_ms, d.stored_added, d.front_end_added, d.transferred, d.backups
-      from p join usage_daily d on d.day >= p.c_week and d.day < p.day
-      join usage_series s on s.id = d.series_id
-      where ${where.sql}
-      union all
-      select ${keys}, p.k, p.t_ms, i.stored_bytes, i.stored_bytes::numeric * floor(extract(epoch from i.completed_at) * 1000),
-             i.stored_bytes, i.front_end_bytes, i.transferred_bytes, 1
-      from p join usage_interval i on i.completed_at >= p.day_start and i.completed_at < p.t
-      join usage_series s on s.id = i.series_id
-      where ${where.sql}
-      union all
-      select ${keys}, p.k, p.t_ms, -i.stored_bytes, -i.stored_bytes::numeric * floor(extract(epoch from i.deleted_at) * 1000), 0, 0, 0, 0
-      from p join usage_interval i on i.deleted_at >= p.day_start and i.deleted_at < p.t
-      join usage_series s on s.id = i.series_id
-      where ${where.sql}
-    ),
+    with pts as (${branches.join('\n      union all\n      ')}),
     grouped as (
       select ${keyList},
         sum(case when k = 1 then stored else 0 end) as stored,
@@ -109,7 +123,7 @@ export function sizeReportSql(input: SizeReportInput, scope: ReportScope): Sql {
     input.groupBy,
     `g.value desc, ${input.groupBy.map((_d, i) => `g.k${i}`).join(', ')}`,
   );
-  return { sql: ordered, params: [...point(input.from), ...point(input.to), ...where.params, ...where.params, ...where.params, ...where.params] };
+  return { sql: ordered, params };
 }
 
 const figuresOf = (r: Record<string, unknown>): SizeFigures => ({
@@ -127,7 +141,7 @@ export function zeroFigures(): SizeFigures {
 
 /** Totals are the sums of the rows (so a printed report adds up, byte-hours included). */
 export async function sizeReport(em: EntityManager, input: SizeReportInput, scope: ReportScope): Promise<SizeReport> {
-  const q = sizeReportSql(input, scope);
+  const q = await prepareSizeReport(em, input, scope);
   const raw = await runReport(em, q);
   const totals = zeroFigures();
   const rows = raw.map((r) => {

@@ -8,9 +8,10 @@
 // `Authorization: Bearer …`; BILLING and ADMIN see every project, a TENANT its own.
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import type { Knex } from '@mikro-orm/knex';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { frontEndCapacitySql } from '../../billing/front-end.ts';
 import { Dimensions, ReportInputError, type Dimension, type ReportFilter, type ReportScope, type Sql } from '../../billing/report-common.ts';
-import { SizeMeasures, sizeReportSql, type SizeMeasure } from '../../billing/size-report.ts';
+import { prepareSizeReport, SizeMeasures, type SizeMeasure } from '../../billing/size-report.ts';
 import { usageLineColumns, usageLinesSql } from '../../billing/usage-lines.ts';
 import { bearerToken, viewerFromToken } from '../auth/viewer.ts';
 import type { Orm } from '../db/orm.ts';
@@ -90,14 +91,14 @@ function groupedExport(dims: Dimension[], sql: Sql, figures: string[]): Export {
   };
 }
 
-function exportFor(url: URL, scope: ReportScope): Export | null {
+async function exportFor(orm: Orm, url: URL, scope: ReportScope): Promise<Export | null> {
   const filter = filterOf(url);
   switch (url.pathname) {
     case '/reports/size.csv': {
       const measure = url.searchParams.get('measure') ?? 'STORED';
       if (!(SizeMeasures as readonly string[]).includes(measure)) throw new ReportInputError('INVALID_MEASURE', `measure: unknown ${JSON.stringify(measure)}`, ['measure']);
       const dims = groupBy(url);
-      const sql = sizeReportSql({ from: date(url, 'from'), to: date(url, 'to'), groupBy: dims, measure: measure as SizeMeasure, filter }, scope);
+      const sql = await prepareSizeReport(orm.em.fork() as EntityManager, { from: date(url, 'from'), to: date(url, 'to'), groupBy: dims, measure: measure as SizeMeasure, filter }, scope);
       return groupedExport(dims, sql, ['stored', 'stored_added', 'front_end', 'transferred', 'byte_hours', 'backups', 'value']);
     }
     case '/reports/front-end.csv': {
@@ -172,7 +173,7 @@ export async function reportsCsvEndpoint(services: Services, request: Request, u
   if (!READER_ROLES.has(viewer.role)) return text(403, 'not allowed');
   let exp: Export | null;
   try {
-    exp = exportFor(url, { projectIds: viewer.projectIds });
+    exp = await exportFor(services.orm, url, { projectIds: viewer.projectIds });
   } catch (e) {
     if (e instanceof ReportInputError) return text(400, `${e.code}: ${e.message}`);
     throw e;
