@@ -8,6 +8,8 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   migrate: () => import('./db/migrate-cli.ts'),
   'service-account': () => import('./auth/cli.ts'),
   'signing-key': () => import('./auth/signing-key-cli.ts'),
+  'demo-cloud': () => import('./demo/demo-cloud.ts'),
+  simulator: () => import('./demo/demo-cloud.ts'),
 };
 
 const load = commands[command];

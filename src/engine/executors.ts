@@ -1,7 +1,10 @@
 // What each task type does on a data mover.
 import type { Services } from '../services.ts';
+import { inventorySyncExecutor } from './inventory/executor.ts';
 import type { Executors } from './task-runner.ts';
 
-export function executors(_services: Services): Executors {
-  return {};
+export function executors(services: Services): Executors {
+  return {
+    INVENTORY_SYNC: inventorySyncExecutor(services),
+  };
 }

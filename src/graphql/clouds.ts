@@ -9,7 +9,8 @@ import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
-import { registerNodeType, scopedLoad, viaLoader, visibleProjectIds } from './node.ts';
+import { containsPattern, idFilter } from './filters.ts';
+import { parseGlobalId, registerNodeType, scopedLoad, viaLoader, visibleProjectIds } from './node.ts';
 import {
   AvailabilityZoneRef, CloudAuthDomainRef, CloudRef, FlavorRef, HypervisorRef, ImageRef, NetworkRef, NodeConfigurationRef,
   ProjectRef, StorageProviderRef, VolumeTypeRef,
@@ -195,3 +196,45 @@ builder.queryField('clouds', (t) =>
     withTotalCount,
   ),
 );
+
+const CloudScopedFilter = builder.inputType('CloudScopedFilter', {
+  fields: (t) => ({
+    cloudId: t.id({ description: 'Only rows of this cloud' }),
+    nameContains: t.string({ description: 'Case-insensitive part of the name (hostname for hypervisors)' }),
+  }),
+});
+
+/** A root list of a cloud's inventory rows (zones, hypervisors, volume types), filterable by cloud. */
+function cloudInventoryList<T extends { id: string }>(
+  field: string,
+  ref: any,
+  entity: any,
+  name: 'AvailabilityZone' | 'Hypervisor' | 'VolumeType',
+  nameColumn: string,
+  description: string,
+) {
+  builder.queryField(field, (t) =>
+    t.connection(
+      {
+        type: ref,
+        description,
+        // Listing the whole catalog is staff-only; a TENANT reads volume types only through its volumes.
+        authScopes: { role: name === 'VolumeType' ? ['ADMIN', 'OPERATOR'] : listRoles(name) },
+        complexity: connectionComplexity,
+        args: { filter: t.arg({ type: CloudScopedFilter }) },
+        resolve: (_root, args, ctx) => {
+          const f = args.filter ?? {};
+          const where: Record<string, unknown>[] = [readScope(ctx, name)!];
+          if (f.cloudId != null) where.push({ cloud: idFilter(parseGlobalId(String(f.cloudId), 'Cloud')) });
+          if (f.nameContains != null) where.push({ [nameColumn]: { $ilike: containsPattern(f.nameContains) } });
+          return keysetConnection<T>(ctx, entity, { $and: where }, args) as never;
+        },
+      },
+      withTotalCount,
+    ),
+  );
+}
+
+cloudInventoryList('availabilityZones', AvailabilityZoneRef, AvailabilityZone, 'AvailabilityZone', 'name', 'Availability zones (a TENANT sees those visible to its projects)');
+cloudInventoryList('hypervisors', HypervisorRef, Hypervisor, 'Hypervisor', 'hostname', 'Compute hosts (ADMIN, OPERATOR)');
+cloudInventoryList('volumeTypes', VolumeTypeRef, VolumeType, 'VolumeType', 'name', 'Cinder volume types and their Ceph pools (ADMIN, OPERATOR)');

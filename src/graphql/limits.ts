@@ -8,10 +8,10 @@
 // Internal errors are masked by yoga (maskedErrors stays on); validation errors stay clear.
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createComplexityRule } from '@pothos/plugin-complexity';
-import { GraphQLError, Kind, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, type ValidationContext, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
-export const MAX_COST = 5000;
+export const MAX_COST = 10_000;
 export const MAX_DEPTH = 12;
 export const MAX_STRING = 20_000;
 export const MAX_LIST = 1000;
@@ -93,15 +93,22 @@ function limitsPlugin(): Plugin {
   };
 }
 
+const reportInstead = {
+  propagateOnRejection: false,
+  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+};
+
 /** The envelop plugins that enforce the limits; add them to createYoga's plugins. */
 export function limitPlugins(): Plugin[] {
   return [
     EnvelopArmorPlugin({
       costLimit: { enabled: false }, // the Pothos complexity rule above knows connection sizes
-      maxDepth: { n: MAX_DEPTH, ignoreIntrospection: true },
-      maxAliases: { n: 15 },
-      maxDirectives: { n: 20 },
-      maxTokens: { n: 5000 },
+      // Reported as validation errors rather than thrown, so that the graphql-ws path (which calls
+      // validate in onSubscribe) answers with an error message too.
+      maxDepth: { n: MAX_DEPTH, ignoreIntrospection: true, ...reportInstead },
+      maxAliases: { n: 15, ...reportInstead },
+      maxDirectives: { n: 20, ...reportInstead },
+      maxTokens: { n: 5000 }, // checked while parsing: there is no validation context to report to
       blockFieldSuggestion: { enabled: true },
     }) as Plugin,
     limitsPlugin(),

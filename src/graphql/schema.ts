@@ -13,6 +13,10 @@ import './destinations.ts';
 import './policies.ts';
 import './quotas.ts';
 import './instances.ts';
+import './mutations/clouds.ts';
+import './mutations/storage.ts';
+import './mutations/destinations.ts';
+import './mutations/policies.ts';
 import './tasks/index.ts';
 import './quota-preview.ts';
 

@@ -1,6 +1,8 @@
 // Ceph RBD storage providers. The keyring and ceph.conf are sealed and never returned.
 import { PoolStrategies, StorageProvider } from '../db/entities/index.ts';
+import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
+import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
 import { registerNodeType, scopedLoad, viaLoader } from './node.ts';
 import { NodeConfigurationRef, StorageProviderRef } from './refs.ts';
 
@@ -27,3 +29,16 @@ builder.loadableNode(StorageProviderRef, {
     nodeConfiguration: t.field({ type: NodeConfigurationRef, nullable: true, resolve: (s) => viaLoader(s.nodeConfiguration) }),
   }),
 });
+
+builder.queryField('storageProviders', (t) =>
+  t.connection(
+    {
+      type: StorageProviderRef,
+      description: 'Ceph storage providers (ADMIN, OPERATOR)',
+      authScopes: { role: listRoles('StorageProvider') },
+      complexity: connectionComplexity,
+      resolve: (_root, args, ctx) => keysetConnection(ctx, StorageProvider, readScope(ctx, 'StorageProvider')!, args),
+    },
+    withTotalCount,
+  ),
+);

@@ -135,6 +135,40 @@ describe('domain queries', () => {
     void pChosen2;
   });
 
+  it('a TENANT of two projects sees a policy chosen for both once, and pages through visible rows without repeats', async () => {
+    const both = await t.login('TENANT', [p1.id, p2.id]);
+    const res = await t.gql(both, '{ policies(first: 100) { totalCount edges { node { name projects { name } } } } }');
+    expect(res.errors).toBeUndefined();
+    expect(res.data.policies.edges.map((e: any) => e.node.name)).toEqual(['gold', 'silver', 'bronze']);
+    expect(res.data.policies.totalCount).toBe(3);
+    const first = await t.gql(both, '{ policies(first: 2) { edges { node { name } } pageInfo { hasNextPage endCursor } } }');
+    expect(first.data.policies.edges.map((e: any) => e.node.name)).toEqual(['gold', 'silver']);
+    expect(first.data.policies.pageInfo.hasNextPage).toBe(true);
+  });
+
+  it('zones: a TENANT reads the zones visible to its projects only', async () => {
+    const s = seeder(t.services.orm);
+    const open = await s.zone(cloud);
+    const mine = await s.zone(cloud, { visibility: 'CHOSEN_PROJECTS', projects: [p1] });
+    const theirs = await s.zone(cloud, { visibility: 'CHOSEN_PROJECTS', projects: [p2] });
+    const ids = [open, mine, theirs].map((z) => gid('AvailabilityZone', z.id));
+    const res = await t.gql(tenant1, 'query($ids: [ID!]!) { nodes(ids: $ids) { id ... on AvailabilityZone { visibility projects { name } cloud { id } storageProvider { id } } } }', { ids });
+    expect(res.errors).toBeUndefined();
+    expect(res.data.nodes).toEqual([
+      { id: ids[0], visibility: 'ALL_PROJECTS', projects: [], cloud: null, storageProvider: null },
+      { id: ids[1], visibility: 'CHOSEN_PROJECTS', projects: [{ name: 'alpha' }], cloud: null, storageProvider: null },
+      null,
+    ]);
+    const listed = await t.gql(tenant1, '{ availabilityZones(first: 100) { edges { node { id } } } }');
+    expect(listed.data.availabilityZones.edges.map((e: any) => e.node.id)).toEqual(ids.slice(0, 2));
+    const all = await t.gql(admin, 'query($c: ID) { availabilityZones(first: 100, filter: { cloudId: $c }) { totalCount } }', { c: gid('Cloud', cloud.id) });
+    expect(all.data.availabilityZones.totalCount).toBe(3);
+    for (const field of ['hypervisors', 'volumeTypes', 'storageProviders']) {
+      expect((await t.gql(tenant1, `{ ${field} { totalCount } }`)).errors?.[0]?.extensions?.code, field).toBe('FORBIDDEN');
+      expect((await t.gql(admin, `{ ${field} { totalCount } }`)).data[field].totalCount, field).toBe(0);
+    }
+  });
+
   it('configuration lists are for ADMIN and OPERATOR only; BILLING reads what names report rows', async () => {
     const operator = await t.login('OPERATOR');
     const billing = await t.login('BILLING');

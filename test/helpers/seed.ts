@@ -62,9 +62,11 @@ export function seeder(orm: Orm) {
       await e.flush();
       return d;
     },
-    async policy(opts: { visibility?: Visibility; projects?: Project[]; name?: string } = {}) {
+    async policy(opts: { visibility?: Visibility; projects?: Project[]; name?: string; destination?: BackupDestination } = {}) {
       const e = em();
-      const p = e.create(Policy, { name: opts.name ?? next('policy'), visibility: opts.visibility ?? 'ALL_PROJECTS', schedules: [{ timesOfDay: ['01:00'], windowMinutes: 60 }] });
+      const p = e.create(Policy, {
+        name: opts.name ?? next('policy'), visibility: opts.visibility ?? 'ALL_PROJECTS', schedules: [{ timesOfDay: ['01:00'], windowMinutes: 60 }], destination: opts.destination?.id,
+      });
       for (const pr of opts.projects ?? []) p.projects.add(e.getReference(Project, pr.id));
       await e.flush();
       return p;

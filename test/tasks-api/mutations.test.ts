@@ -8,6 +8,8 @@ import { Channels, type TaskEvent } from '../../src/events/channels.ts';
 import { notify } from '../../src/events/pubsub.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { gid, seeder } from '../helpers/seed.ts';
+import { op } from '../helpers/ops.ts';
+import * as G from '../generated/graphql.ts';
 
 const START_BACKUP = `mutation($input: StartBackupInput!) {
   startBackup(input: $input) {
@@ -85,7 +87,25 @@ describe('task trigger mutations', () => {
     const audit = await systemFork(t.services.orm).find(AuditEntry, { objectId: taskId });
     expect(audit.map((a) => a.action)).toEqual(['task.backup.start']);
     const row = await systemFork(t.services.orm).findOneOrFail(Task, taskId);
-    expect(row.params).toEqual({ backupType: 'FULL', quotaBytes: String(1 << 30) });
+    expect(row.params).toEqual({ type: 'FULL', quotaBytes: String(1 << 30) });
+  });
+
+  it('refuses a backup over a hard quota (nothing created) and alerts on a soft one', async () => {
+    const s = seeder(t.services.orm);
+    const [vm] = await s.instances(projectB, 1, { name: 'vm-quota' });
+    await s.quota({ action: 'BACKUP', scope: 'INSTANCE', measure: 'COUNT', windowSeconds: 3600, softLimit: 1n, hardLimit: 2n }, [projectB]);
+    const alerts = await t.services.pubsub.subscribe<{ projectId: string; used: string; softLimit: string }>(Channels.quotaAlert);
+    const first = await t.gql(operator, START_BACKUP, { input: { instanceId: gid('Instance', vm!.id) } });
+    expect(first.data.startBackup.userErrors).toEqual([]);
+    const second = await t.gql(operator, START_BACKUP, { input: { instanceId: gid('Instance', vm!.id) } });
+    expect(second.data.startBackup.userErrors).toEqual([]);
+    expect(await nextWithin(alerts)).toMatchObject({ projectId: projectB.id, used: '2', softLimit: '1' });
+    await alerts.return!();
+    const before = await taskCount();
+    const third = await t.gql(operator, START_BACKUP, { input: { instanceId: gid('Instance', vm!.id) } });
+    expect(third.data.startBackup.task).toBeNull();
+    expect(third.data.startBackup.userErrors).toEqual([{ code: 'QUOTA_EXCEEDED', field: ['input'], message: expect.stringContaining('hard limit 2') }]);
+    expect(await taskCount()).toBe(before);
   });
 
   it('publishes events from a transaction only when it commits', async () => {
@@ -187,6 +207,9 @@ describe('task trigger mutations', () => {
     expect(event.state).toBe('CANCELLED');
     await events.return!();
 
+    const jobs = await systemFork(t.services.orm).execute(`select count(*)::int as n from graphile_worker.jobs where key = ?`, [decodeGlobalID(id).id]);
+    expect(jobs[0].n).toBe(0);
+
     const again = await t.gql(tenantA, CANCEL, { id });
     expect(again.data.cancelTask.userErrors.map((e: any) => e.code)).toEqual(['TASK_FINISHED']);
   });
@@ -253,6 +276,19 @@ describe('task trigger mutations', () => {
     // The tenant does not see the inventory sync (a task of no project).
     const list = await t.gql(tenantA, `{ tasks(first: 100, filter: {types: [INVENTORY_SYNC]}) { totalCount } }`);
     expect(list.data.tasks.totalCount).toBe(0);
+  });
+
+  it("runs the portal's typed operations (schema/operations/tasks.graphql)", async () => {
+    const started = await op(t, tenantA, G.StartBackupDocument, { input: { instanceId: gid('Instance', vmA.id), type: 'AUTO', idempotencyKey: 'portal-1' } });
+    expect(started.errors).toBeUndefined();
+    const task = started.data!.startBackup.task!;
+    expect(task).toMatchObject({ type: 'BACKUP', state: 'QUEUED', progress: 0, instance: { name: 'vm-a' } });
+    const newest = await op(t, tenantA, G.ListTasksDocument, { last: 1 });
+    expect(newest.data!.tasks.edges.map((e) => e.node.id)).toEqual([task.id]);
+    const cancelled = await op(t, tenantA, G.CancelTaskDocument, { input: { taskId: task.id } });
+    expect(cancelled.data!.cancelTask.task).toMatchObject({ state: 'CANCELLED', cancelRequested: true });
+    const backups = await op(t, tenantA, G.ListBackupsDocument, { first: 10, filter: { instanceId: gid('Instance', vmA.id), states: ['AVAILABLE'] } });
+    expect(backups.data!.backups.totalCount).toBe(1);
   });
 
   it('lists backups with figures and disks, and Instance.lastBackup', async () => {

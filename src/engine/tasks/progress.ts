@@ -113,6 +113,8 @@ export class ProgressReporter {
   async finish(state: Extract<TaskState, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>, error?: string): Promise<void> {
     this.closePhase();
     this.state = state;
+    // A finished backup has done all it had to (zero ranges and unchanged data count as done).
+    if (state === 'SUCCEEDED' && this.bytesDone < this.bytesTotal) this.bytesDone = this.bytesTotal;
     await this.persist({ state, finishedAt: new Date(), error });
     await this.publish('STATE');
   }

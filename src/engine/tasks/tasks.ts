@@ -21,7 +21,10 @@ export class TaskError extends Error {
 }
 
 type NewTask = Pick<Task, 'type'> &
-  Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy' | 'maxAttempts' | 'notBefore' | 'deadline' | 'scheduleKey'>>;
+  Partial<Pick<Task, 'cloud' | 'project' | 'instance' | 'policy' | 'destination' | 'backup' | 'params' | 'priority' | 'createdBy' | 'maxAttempts' | 'notBefore' | 'deadline' | 'scheduleKey'>> & {
+    /** What the task adds to BYTES quotas; by default the instance's (backup) or backup's (restore) front-end size. */
+    quotaBytes?: bigint;
+  };
 
 function audit(em: EntityManager, actor: Actor, action: string, task: Task, details: Record<string, unknown> = {}) {
   em.create(AuditEntry, {
@@ -38,10 +41,10 @@ function audit(em: EntityManager, actor: Actor, action: string, task: Task, deta
 export type NewRestore = { backup: Backup; project: Project; zone?: AvailabilityZone; name: string; mappings: RestoreMappings };
 
 /** Creates a QUEUED task (and its Restore row); `em` must be in a transaction (events leave on commit). */
-export async function createTask(em: EntityManager, input: NewTask, actor: Actor, restore?: NewRestore): Promise<Task> {
+export async function createTask(em: EntityManager, { quotaBytes: givenBytes, ...input }: NewTask, actor: Actor, restore?: NewRestore): Promise<Task> {
   if ((input.type === 'BACKUP' || input.type === 'RESTORE') && input.project) {
     const ids = { instanceId: input.instance?.id, backupId: input.backup?.id };
-    const bytes = await quotaBytes(em, input.type, ids);
+    const bytes = givenBytes ?? (await quotaBytes(em, input.type, ids));
     try {
       await admit(em, { action: input.type, projectId: input.project.id, instanceId: ids.instanceId, bytes }, actor);
     } catch (e) {

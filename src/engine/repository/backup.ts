@@ -1,0 +1,268 @@
+// The archiver: turns disk sources into one backup (packs → index objects → manifests → record).
+//
+// Per disk, every chunk slot is classified without reading when possible:
+//   - outside the source's allocated extents     → zero chunk (not read, not stored);
+//   - with a parent and `changedExtents`, a slot no changed extent touches → the parent's chunk id
+//     (not read: the disk is a full point in time all the same, restore never replays a chain);
+//   - otherwise read, zero-checked, hashed (worker), deduplicated against the index, and only if
+//     new compressed + encrypted (worker) and added to a pack.
+// At most `inflight` chunks are between read and pack at any time, and at most two packs are
+// uploading, so memory stays bounded whatever the disk size.
+import type { BackupRecord, DiskRecord } from './backup-record.ts';
+import { encodeRecord } from './backup-record.ts';
+import type { DiskSource, Extent } from './disk-source.ts';
+import { mergeExtents } from './disk-source.ts';
+import { RepositoryError } from './errors.ts';
+import { layout, newBackupId, randomName } from './format.ts';
+import { Manifest } from './manifest.ts';
+import { putSealed } from './objects.ts';
+import { PackWriter } from './pack-writer.ts';
+import { releasedBytes } from './memory.ts';
+import type { Repository } from './repository.ts';
+
+/** One disk to back up. */
+export type DiskInput = {
+  /** Stable name of the disk (device name, volume id); matches disks to the parent backup's. */
+  name: string;
+  source: DiskSource;
+  /** Extents changed since `BackupOptions.parent` (e.g. from `rbd diff`, CBT or checksums). Only
+   *  chunks touching them are read; all others are taken from the parent's manifest. Without it
+   *  every allocated chunk is read (and deduplicated). Requires a parent. */
+  changedExtents?: Extent[];
+};
+
+export type BackupProgress = {
+  /** Logical bytes processed over all disks, and their total. */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Index of the disk being processed. */
+  disk: number;
+  readBytes: number;
+  storedBytes: number;
+};
+
+export type BackupOptions = {
+  tag?: string;
+  /** Id of the backup the changed extents are relative to. */
+  parent?: string;
+  /** Instance metadata stored in the backup record (JSON-serialisable). */
+  metadata?: unknown;
+  /** Called at most every ~100 ms, and once at the end. */
+  onProgress?: (p: BackupProgress) => void;
+  /** Aborting leaves no visible backup; its leftovers go at the next prune. */
+  signal?: AbortSignal;
+};
+
+export type BackupResult = {
+  id: string;
+  record: BackupRecord;
+  /** Sum of disk sizes. */
+  logicalBytes: number;
+  /** Bytes read from the sources. */
+  readBytes: number;
+  /** Bytes added to the destination (packs, index objects, manifests, record). */
+  storedBytes: number;
+  /** Plain bytes of chunks new to the repository. */
+  newBytes: number;
+  zeroBytes: number;
+  parentBytes: number;
+  newChunks: number;
+  dedupChunks: number;
+  seconds: number;
+};
+
+export async function runBackup(repo: Repository, disks: DiskInput[], opts: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  const time = new Date(started);
+  if (disks.length === 0) throw RepositoryError.invalid('a backup needs at least one disk');
+  if (!opts.parent && disks.some((d) => d.changedExtents)) throw RepositoryError.invalid('changed extents need a parent backup');
+  const signal = opts.signal;
+  if (signal?.aborted) throw RepositoryError.aborted();
+
+  const lock = await repo.lock('shared', 'backup', signal);
+  const writer = new PackWriter(repo.backend, repo.keys.dataKey, repo.config.packSize, null);
+  try {
+    // Under the shared lock no prune runs: the index read now stays true until we finish.
+    await repo.loadIndex();
+    const parent = opts.parent ? await repo.getBackup(opts.parent) : null;
+    const id = newBackupId(time);
+    const bytesTotal = disks.reduce((s, d) => s + d.source.size, 0);
+    const totals = { done: 0, read: 0, stored: 0, newBytes: 0, zero: 0, parentBytes: 0, newChunks: 0, dedupChunks: 0 };
+    let lastReport = 0;
+    const report = (disk: number, force = false) => {
+      if (!opts.onProgress) return;
+      const now = Date.now();
+      if (!force && now - lastReport < 100) return;
+      lastReport = now;
+      opts.onProgress({ bytesDone: totals.done, bytesTotal, disk, readBytes: totals.read, storedBytes: totals.stored });
+    };
+    // Chunks that are new in this backup but not yet in a stored pack (id hex).
+    const pending = new Set<string>();
+    const diskRecords: DiskRecord[] = [];
+    const manifests: { key: string; manifest: Manifest }[] = [];
+
+    for (let d = 0; d < disks.length; d++) {
+      const input = disks[d];
+      const before = { ...totals };
+      let parentManifest: Manifest | null = null;
+      if (parent && input.changedExtents) {
+        const pd = parent.disks.find((x) => x.name === input.name) ?? parent.disks[d];
+        if (pd) parentManifest = await repo.readManifest(pd.manifest);
+      }
+      const manifest = await backupDisk(repo, input, parentManifest, writer, pending, totals, () => report(d), signal);
+      const key = layout.manifest(randomName());
+      manifests.push({ key, manifest });
+      diskRecords.push({
+        name: input.name,
+        size: input.source.size,
+        chunkSize: manifest.chunkSize,
+        manifest: key,
+        readBytes: totals.read - before.read,
+        zeroBytes: totals.zero - before.zero,
+        parentBytes: totals.parentBytes - before.parentBytes,
+        newBytes: totals.newBytes - before.newBytes,
+        storedBytes: totals.stored - before.stored,
+      });
+    }
+
+    // Order is the crash-safety argument: packs + index, then manifests, then the record.
+    await writer.finish();
+    let metaBytes = 0;
+    for (const m of manifests) metaBytes += await putSealed(repo.backend, repo.keys.dataKey, m.key, m.manifest.encode());
+    const record: BackupRecord = {
+      version: 1,
+      id,
+      time: time.toISOString(),
+      finished: new Date().toISOString(),
+      tag: opts.tag ?? null,
+      parent: opts.parent ?? null,
+      disks: diskRecords,
+      metadata: opts.metadata ?? null,
+    };
+    if (signal?.aborted) throw RepositoryError.aborted();
+    metaBytes += await putSealed(repo.backend, repo.keys.dataKey, layout.backup(id), encodeRecord(record));
+    report(disks.length - 1, true);
+    return {
+      id,
+      record,
+      logicalBytes: bytesTotal,
+      readBytes: totals.read,
+      storedBytes: writer.bytesWritten + metaBytes,
+      newBytes: totals.newBytes,
+      zeroBytes: totals.zero,
+      parentBytes: totals.parentBytes,
+      newChunks: totals.newChunks,
+      dedupChunks: totals.dedupChunks,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } catch (e) {
+    await writer.abandon();
+    throw e;
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+type Totals = { done: number; read: number; stored: number; newBytes: number; zero: number; parentBytes: number; newChunks: number; dedupChunks: number };
+
+async function backupDisk(
+  repo: Repository,
+  input: DiskInput,
+  parent: Manifest | null,
+  writer: PackWriter,
+  pending: Set<string>,
+  totals: Totals,
+  progress: () => void,
+  signal: AbortSignal | undefined,
+): Promise<Manifest> {
+  const { source } = input;
+  const cs = repo.config.chunkSize;
+  const manifest = Manifest.empty(source.size, cs);
+  const allocated = (await source.allocatedExtents?.()) ?? null;
+  const inAllocated = allocated ? overlapTester(mergeExtents(allocated)) : () => true;
+  const usable = parent && parent.chunkSize === cs ? parent : null;
+  const inChanged = usable ? overlapTester(mergeExtents(input.changedExtents ?? [])) : () => true;
+  const zero = Buffer.alloc(cs);
+  const pool = repo.pool;
+  // ~8 MiB of chunks between read and pack: deep enough to hide read and message latency behind
+  // the workers, small enough to keep memory flat.
+  const inflightLimit = Math.max(8, Math.floor((8 << 20) / cs));
+
+  let failure: unknown = null;
+  const running = new Set<Promise<void>>();
+
+  const processChunk = async (i: number, offset: number, length: number) => {
+    const buf = await source.read(offset, length);
+    if (buf.length !== length) throw new Error(`${input.name}: short read at ${offset}`);
+    totals.read += length;
+    if (buf.equals(length === cs ? zero : zero.subarray(0, length))) {
+      totals.zero += length;
+      releasedBytes(length);
+      return;
+    }
+    const h = await pool.hash(buf);
+    manifest.setId(i, h.id);
+    const hex = h.id.toString('hex');
+    if (repo.index.has(h.id) || pending.has(hex)) {
+      totals.dedupChunks++;
+      releasedBytes(length);
+      return;
+    }
+    pending.add(hex);
+    const s = await pool.seal(h.buf, h.id);
+    totals.newChunks++;
+    totals.newBytes += length;
+    totals.stored += s.blob.length;
+    await writer.add(h.id, s.blob, length, s.flags);
+  };
+
+  for (let i = 0; i < manifest.count && !failure; i++) {
+    if (signal?.aborted) {
+      failure = RepositoryError.aborted();
+      break;
+    }
+    const offset = i * cs;
+    const length = manifest.chunkLength(i);
+    const end = offset + length;
+    if (!inAllocated(offset, end)) {
+      totals.zero += length;
+      totals.done += length;
+      progress();
+      continue;
+    }
+    if (usable && i < usable.count && usable.chunkLength(i) === length && !inChanged(offset, end)) {
+      const pid = usable.id(i);
+      if (!pid || repo.index.has(pid)) {
+        manifest.setId(i, pid);
+        if (pid) totals.parentBytes += length;
+        else totals.zero += length;
+        totals.done += length;
+        progress();
+        continue;
+      }
+    }
+    while (running.size >= inflightLimit) await Promise.race(running);
+    const p: Promise<void> = processChunk(i, offset, length)
+      .then(() => {
+        totals.done += length;
+        progress();
+      })
+      .catch((e) => {
+        failure ??= e;
+      })
+      .finally(() => running.delete(p));
+    running.add(p);
+  }
+  while (running.size) await Promise.race(running);
+  if (failure) throw failure;
+  return manifest;
+}
+
+/** For ascending queries: does [start, end) overlap any of the sorted, merged extents? */
+function overlapTester(extents: Extent[]): (start: number, end: number) => boolean {
+  let k = 0;
+  return (start, end) => {
+    while (k < extents.length && extents[k].offset + extents[k].length <= start) k++;
+    return k < extents.length && extents[k].offset < end;
+  };
+}

@@ -1,0 +1,199 @@
+// The restorer: one disk of one backup to a sparse file, a block device or a stream. Every chunk
+// is decrypted, decompressed and its keyed id recomputed (in worker threads) before it is
+// written. Blobs lying back to back in a pack are fetched with one ranged read (up to 16 MiB).
+// Zero ranges are skipped in files (the file is sized first, so they stay holes) and written out
+// to devices and streams.
+import fs from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import type { ChunkLocation } from './chunk-index.ts';
+import { RepositoryError } from './errors.ts';
+import { layout } from './format.ts';
+import type { Manifest } from './manifest.ts';
+import type { Repository } from './repository.ts';
+import { ChunkError } from './workers.ts';
+import { releasedBytes } from './memory.ts';
+
+export type RestoreTarget =
+  /** A new sparse file (written as <path>.partial, renamed when complete). Refuses an existing
+   *  path unless `overwrite`. */
+  | { kind: 'file'; path: string; overwrite?: boolean }
+  /** An existing block device (or file) of at least the disk's size; every byte is written. */
+  | { kind: 'device'; path: string }
+  /** Every byte, in order. The stream is not ended. */
+  | { kind: 'stream'; stream: Writable };
+
+export type RestoreOptions = {
+  onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void;
+  signal?: AbortSignal;
+};
+
+export type RestoreResult = { backupId: string; disk: string; bytes: number; writtenBytes: number; chunks: number; seconds: number };
+
+// Up to WINDOW ranged reads of MAX_READ in flight: enough to keep both cores and the disk busy,
+// little enough to bound memory (~2 × WINDOW × MAX_READ).
+const MAX_READ = 4 << 20;
+const WINDOW = 6;
+
+type Group =
+  | { kind: 'zero'; offset: number; length: number }
+  | { kind: 'data'; offset: number; pack: string; packOffset: number; length: number; slots: { i: number; loc: ChunkLocation; id: Buffer }[] };
+
+export async function runRestore(
+  repo: Repository,
+  backupId: string,
+  disk: number | string,
+  target: RestoreTarget,
+  opts: RestoreOptions,
+): Promise<RestoreResult> {
+  const started = Date.now();
+  const lock = await repo.lock('shared', 'restore', opts.signal);
+  let fh: fs.FileHandle | null = null;
+  let partial: string | null = null;
+  try {
+    await repo.loadIndex();
+    const record = await repo.getBackup(backupId);
+    const d = typeof disk === 'number' ? record.disks[disk] : record.disks.find((x) => x.name === disk);
+    if (!d) throw RepositoryError.diskNotFound(backupId, disk, record.disks.length);
+    const manifest = await repo.readManifest(d.manifest);
+    const groups = plan(repo, manifest, backupId);
+
+    if (target.kind === 'file') {
+      if (!target.overwrite && (await exists(target.path))) throw RepositoryError.targetExists(target.path);
+      partial = `${target.path}.partial`;
+      fh = await fs.open(partial, 'w');
+      await fh.truncate(manifest.size);
+    } else if (target.kind === 'device') {
+      fh = await fs.open(target.path, 'r+');
+    }
+    const sparse = target.kind === 'file';
+
+    let written = 0;
+    let done = 0;
+    let chunks = 0;
+    let lastReport = 0;
+    const zeroBuf = Buffer.alloc(Math.min(manifest.chunkSize * 4, MAX_READ));
+    const write = async (buf: Buffer, position: number) => {
+      if (fh) {
+        let o = 0;
+        while (o < buf.length) o += (await fh.write(buf, o, buf.length - o, position + o)).bytesWritten;
+      } else {
+        const s = (target as { stream: Writable }).stream;
+        if (!s.write(buf)) await new Promise<void>((r, j) => {
+          s.once('drain', r);
+          s.once('error', j);
+        });
+      }
+      written += buf.length;
+    };
+
+    // A sliding window of fetch+decrypt jobs, consumed in order.
+    const fetches: Promise<Buffer[] | null>[] = [];
+    let next = 0;
+    const start = () => {
+      const g = groups[next++];
+      fetches.push(g.kind === 'zero' ? Promise.resolve(null) : fetchGroup(repo, g));
+      fetches[fetches.length - 1].catch(() => {}); // surfaced when consumed
+    };
+    while (next < groups.length && fetches.length < WINDOW) start();
+    for (let k = 0; k < groups.length; k++) {
+      if (opts.signal?.aborted) throw RepositoryError.aborted();
+      const g = groups[k];
+      const out = await fetches[k];
+      delete fetches[k];
+      if (next < groups.length) start();
+      if (g.kind === 'zero') {
+        if (!sparse) for (let o = 0; o < g.length; o += zeroBuf.length) await write(zeroBuf.subarray(0, Math.min(zeroBuf.length, g.length - o)), g.offset + o);
+      } else {
+        let pos = g.offset;
+        for (const c of out!) {
+          await write(c, pos);
+          pos += c.length;
+          chunks++;
+          releasedBytes(c.length);
+        }
+      }
+      done += g.kind === 'zero' ? g.length : g.slots.reduce((s, x) => s + x.loc.rawLength, 0);
+      if (opts.onProgress && (Date.now() - lastReport > 100 || k === groups.length - 1)) {
+        lastReport = Date.now();
+        opts.onProgress({ bytesDone: done, bytesTotal: manifest.size });
+      }
+    }
+    if (fh) {
+      await fh.sync();
+      await fh.close();
+      fh = null;
+    }
+    if (partial && target.kind === 'file') {
+      await fs.rename(partial, target.path);
+      partial = null;
+    }
+    return { backupId, disk: d.name, bytes: manifest.size, writtenBytes: written, chunks, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await fh?.close().catch(() => {});
+    if (partial) await fs.rm(partial, { force: true }).catch(() => {});
+    await lock.release().catch(() => {});
+  }
+}
+
+function plan(repo: Repository, m: Manifest, backupId: string): Group[] {
+  const groups: Group[] = [];
+  for (let i = 0; i < m.count; i++) {
+    const offset = i * m.chunkSize;
+    const length = m.chunkLength(i);
+    const id = m.id(i);
+    const last = groups[groups.length - 1];
+    if (!id) {
+      if (last?.kind === 'zero' && last.offset + last.length === offset) last.length += length;
+      else groups.push({ kind: 'zero', offset, length });
+      continue;
+    }
+    const loc = repo.index.get(id);
+    if (!loc) {
+      throw RepositoryError.missingObject(repo.location, `chunk ${id.toString('hex')}`, `backup ${backupId} needs it at offset ${offset} but no index lists it`);
+    }
+    if (loc.rawLength !== length) throw RepositoryError.damaged(repo.location, layout.pack(loc.pack), `chunk ${id.toString('hex')} has length ${loc.rawLength}, the manifest expects ${length}`);
+    const slot = { i, loc, id: Buffer.from(id) };
+    if (
+      last?.kind === 'data' &&
+      last.pack === loc.pack &&
+      last.packOffset + last.length === loc.offset &&
+      last.length + loc.length <= MAX_READ &&
+      last.offset + last.slots.reduce((s, x) => s + x.loc.rawLength, 0) === offset
+    ) {
+      last.slots.push(slot);
+      last.length += loc.length;
+    } else groups.push({ kind: 'data', offset, pack: loc.pack, packOffset: loc.offset, length: loc.length, slots: [slot] });
+  }
+  return groups;
+}
+
+async function fetchGroup(repo: Repository, g: Extract<Group, { kind: 'data' }>): Promise<Buffer[]> {
+  const key = layout.pack(g.pack);
+  let buf: Buffer;
+  try {
+    buf = await repo.backend.getRange(key, g.packOffset, g.length);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'NOT_FOUND') throw RepositoryError.missingObject(repo.location, key, 'a backup references chunks in it');
+    throw e;
+  }
+  if (buf.length !== g.length) throw RepositoryError.truncated(repo.location, key, g.packOffset + g.length, g.packOffset + buf.length);
+  try {
+    return await repo.pool.open(
+      buf,
+      g.slots.map((s) => ({ offset: s.loc.offset - g.packOffset, length: s.loc.length, flags: s.loc.flags, rawLength: s.loc.rawLength, id: s.id })),
+    );
+  } catch (e) {
+    if (e instanceof ChunkError) {
+      const s = g.slots[e.blobIndex ?? 0];
+      throw RepositoryError.damaged(repo.location, key, `chunk ${s.id.toString('hex')} at pack offset ${s.loc.offset}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}

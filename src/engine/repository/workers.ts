@@ -1,0 +1,130 @@
+// A small pool of worker threads (one per core) for the per-chunk CPU work. Callers bound how much
+// they put in flight (see backup.ts / restore.ts); the pool itself only spreads requests.
+import { buildSync } from 'esbuild';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { RepositoryKeys } from './keys.ts';
+import type { WorkerRequest, WorkerResponse } from './worker-thread.ts';
+
+type Pending = { resolve: (r: WorkerResponse & { ok: true }) => void; reject: (e: Error) => void };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type OpenBlob = { offset: number; length: number; flags: number; rawLength: number; id: Buffer };
+
+export class ChunkError extends Error {
+  constructor(message: string, readonly blobIndex?: number) {
+    super(message);
+  }
+}
+
+export class WorkerPool {
+  private workers: { w: Worker; busy: number }[] = [];
+  private pending = new Map<number, Pending>();
+  private seq = 0;
+  private failed: Error | null = null;
+
+  constructor(keys: RepositoryKeys, level: number, size = Math.max(1, os.availableParallelism())) {
+    const boot = workerSource();
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(boot, {
+        eval: true,
+        workerData: { dataKey: new Uint8Array(keys.dataKey), idKey: new Uint8Array(keys.idKey), level },
+      });
+      const slot = { w, busy: 0 };
+      w.on('message', (r: WorkerResponse) => {
+        slot.busy--;
+        const p = this.pending.get(r.seq);
+        if (!p) return;
+        this.pending.delete(r.seq);
+        if (this.pending.size === 0) for (const x of this.workers) x.w.unref();
+        if (r.ok) p.resolve(r);
+        else p.reject(new ChunkError(r.error, r.blobIndex));
+      });
+      w.on('error', (e) => this.fail(e));
+      w.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`worker thread exited with code ${code}`));
+      });
+      w.unref();
+      this.workers.push(slot);
+    }
+  }
+
+  private fail(e: Error) {
+    this.failed = e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private send(msg: DistributiveOmit<WorkerRequest, 'seq'>, transfer: ArrayBuffer[]): Promise<WorkerResponse & { ok: true }> {
+    if (this.failed) return Promise.reject(this.failed);
+    const seq = ++this.seq;
+    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    slot.busy++;
+    // Keep the process alive only while work is outstanding (an idle pool must not block exit).
+    if (this.pending.size === 0) for (const x of this.workers) x.w.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject });
+      slot.w.postMessage({ ...msg, seq }, transfer);
+    });
+  }
+
+  /** Keyed id of a chunk. The buffer is moved to the worker and back: use the returned one. */
+  async hash(buf: Buffer): Promise<{ id: Buffer; buf: Buffer }> {
+    const b = owned(buf);
+    const r = await this.send({ op: 'hash', buf: b }, [b.buffer as ArrayBuffer]);
+    return { id: Buffer.from(r.id!), buf: Buffer.from(r.buf!.buffer, r.buf!.byteOffset, r.buf!.length) };
+  }
+
+  /** Compressed + encrypted blob of a chunk. `buf` is consumed (moved to the worker). */
+  async seal(buf: Buffer, id: Buffer): Promise<{ blob: Buffer; flags: number }> {
+    const b = owned(buf);
+    const r = await this.send({ op: 'seal', buf: b, id }, [b.buffer as ArrayBuffer]);
+    return { blob: Buffer.from(r.blob!.buffer, r.blob!.byteOffset, r.blob!.length), flags: r.flags! };
+  }
+
+  /** Decrypts, decompresses and verifies blobs lying in `buf`; returns the plain chunks in order. */
+  async open(buf: Buffer, blobs: OpenBlob[]): Promise<Buffer[]> {
+    const b = owned(buf);
+    const r = await this.send({ op: 'open', buf: b, blobs }, [b.buffer as ArrayBuffer]);
+    return r.chunks!.map((c) => Buffer.from(c.buffer, c.byteOffset, c.length));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((s) => s.w.terminate()));
+    this.workers = [];
+  }
+}
+
+/** A buffer that owns its whole ArrayBuffer, so it can be moved; copies only when it does not. */
+function owned(buf: Buffer): Buffer {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) return buf;
+  const c = Buffer.allocUnsafeSlow(buf.length);
+  buf.copy(c);
+  return c;
+}
+
+let cachedSource: string | null = null;
+
+/**
+ * The worker body (worker-thread.ts and its imports) as one plain-JS script. The threads then run
+ * without a TypeScript loader: each starts in milliseconds and weighs ~20 MB less than one that
+ * loads tsx. zstd-napi stays external, required by absolute path so any working directory works.
+ */
+function workerSource(): string {
+  if (cachedSource) return cachedSource;
+  const zstd = createRequire(import.meta.url).resolve('zstd-napi');
+  const out = buildSync({
+    entryPoints: [fileURLToPath(new URL('./worker-thread.ts', import.meta.url))],
+    bundle: true,
+    write: false,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    alias: { 'zstd-napi': zstd },
+    external: [zstd],
+    logLevel: 'silent',
+  });
+  cachedSource = out.outputFiles[0].text;
+  return cachedSource;
+}

@@ -1,0 +1,125 @@
+// The one HTTP path of the OpenStack clients: Node's fetch (undici, keep-alive connections),
+// a timeout per attempt, retries with backoff on 5xx and connection failures for idempotent
+// calls only, and OpenStack errors turned into typed errors with the request ID.
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OpenStackError, OpenStackUnavailableError, type OpenStackService } from './errors.ts';
+
+export type HttpOptions = {
+  /** Time allowed for one attempt until the response headers (and a JSON body) arrive. */
+  timeoutMs?: number;
+  /** Extra attempts after a 5xx or connection failure, for idempotent calls. */
+  retries?: number;
+  /** First backoff delay; doubles per attempt, with jitter. */
+  backoffMs?: number;
+};
+
+export type HttpRequest = {
+  service: OpenStackService;
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+  /** A raw body (uploads); never retried. */
+  body?: Readable | Buffer;
+  /** Retry-safe even though the method is not (e.g. issuing a token). */
+  idempotent?: boolean;
+  /** `stream` returns the body unread (downloads); `json` parses it; `none` discards it. */
+  expect?: 'json' | 'stream' | 'none';
+  signal?: AbortSignal;
+  timeoutMs?: number;
+};
+
+export type HttpResponse = {
+  status: number;
+  headers: Headers;
+  json?: unknown;
+  stream?: Readable;
+};
+
+const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
+
+export function requestIdOf(headers: Headers): string | undefined {
+  return headers.get('x-openstack-request-id') ?? headers.get('x-compute-request-id') ?? undefined;
+}
+
+export class HttpClient {
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly backoffMs: number;
+
+  constructor(opts: HttpOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.retries = opts.retries ?? 3;
+    this.backoffMs = opts.backoffMs ?? 200;
+  }
+
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    const retryable = !req.body && (req.idempotent ?? idempotentMethods.has(req.method));
+    const attempts = retryable ? this.retries + 1 : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#once(req);
+      } catch (err) {
+        const transient = err instanceof OpenStackUnavailableError
+          || (err instanceof OpenStackError && err.status >= 500);
+        if (!transient || attempt >= attempts || req.signal?.aborted) throw err;
+        const delay = this.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2);
+        await sleep(delay, undefined, { signal: req.signal }).catch((e) => {
+          throw req.signal?.aborted ? req.signal.reason : e;
+        });
+      }
+    }
+  }
+
+  async #once(req: HttpRequest): Promise<HttpResponse> {
+    const url = new URL(req.url);
+    const where = url.pathname + url.search;
+    const timer = new AbortController();
+    const timeout = setTimeout(() => timer.abort(), req.timeoutMs ?? this.timeoutMs);
+    const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
+    const headers: Record<string, string> = { Accept: 'application/json', ...req.headers };
+    let body: BodyInit | undefined;
+    if (req.json !== undefined) {
+      headers['Content-Type'] ??= 'application/json';
+      body = JSON.stringify(req.json);
+    } else if (req.body instanceof Readable) {
+      body = Readable.toWeb(req.body) as ReadableStream;
+    } else if (req.body) {
+      body = new Uint8Array(req.body);
+    }
+    try {
+      let res: Response;
+      try {
+        res = await fetch(url, { method: req.method, headers, body, signal, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
+      } catch (err) {
+        if (req.signal?.aborted) throw req.signal.reason ?? err;
+        throw new OpenStackUnavailableError(req.service, req.method, where, timer.signal.aborted ? 'timeout' : 'connection', err);
+      }
+      if (res.status >= 400) {
+        const text = await res.text().catch(() => '');
+        throw new OpenStackError(req.service, res.status, requestIdOf(res.headers), OpenStackError.serverMessage(text), req.method, where);
+      }
+      const expect = req.expect ?? 'json';
+      if (expect === 'stream') {
+        clearTimeout(timeout); // the body may take long; the caller's signal still applies
+        return { status: res.status, headers: res.headers, stream: res.body ? Readable.fromWeb(res.body as never) : Readable.from([]) };
+      }
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (err) {
+        if (req.signal?.aborted) throw req.signal.reason ?? err;
+        throw new OpenStackUnavailableError(req.service, req.method, where, timer.signal.aborted ? 'timeout' : 'connection', err);
+      }
+      if (expect === 'none' || text === '') return { status: res.status, headers: res.headers };
+      try {
+        return { status: res.status, headers: res.headers, json: JSON.parse(text) };
+      } catch {
+        throw new OpenStackError(req.service, res.status, requestIdOf(res.headers), `unreadable JSON response: ${text.slice(0, 200)}`, req.method, where);
+      }
+    } finally {
+      if ((req.expect ?? 'json') !== 'stream') clearTimeout(timeout);
+    }
+  }
+}
