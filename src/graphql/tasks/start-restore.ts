@@ -103,13 +103,10 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
     }
   }
 
-  // What BYTES quotas count for a restore: the bytes written back.
-  let quotaBytes = backup.frontEndBytes;
   if (input.diskPosition !== null && input.diskPosition !== undefined) {
     const disk = await em.findOne(BackupDisk, { backup: backup.id, position: input.diskPosition });
     if (!disk) throw refuse('DISK_NOT_FOUND', `the backup has no disk at position ${input.diskPosition}`, ['diskPosition']);
     mappings.diskPosition = input.diskPosition;
-    quotaBytes = disk.sizeBytes;
   }
 
   const instance = await em.findOne(Instance, { id: backup.instance.id });
@@ -118,7 +115,6 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
     em,
     {
       type: 'RESTORE',
-      quotaBytes,
       cloud: backup.cloud,
       project,
       instance: backup.instance,
