@@ -14,7 +14,8 @@ import { AvailabilityZoneRef, CloudRef, HypervisorRef, VolumeTypeRef } from '../
 import { UserErrorException, UserErrorRef, type UserError } from '../user-errors.ts';
 import { DeleteInput, DeletePayload, idList, loadRef, loadRefs, mutate, name, payload, secret, shortText, validate, z } from './common.ts';
 
-const ADMIN = { role: ['ADMIN' as const] };
+/** Configuration writes: the `config:write` action of src/auth/policy.ts (ADMIN). */
+const ADMIN = { can: 'config:write' as const };
 
 /** A Keystone v3 endpoint: http(s), no credentials in the URL, path ending in /v3. */
 export const keystoneUrl = z

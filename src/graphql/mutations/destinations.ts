@@ -10,7 +10,8 @@ import { BackupDestinationRef } from '../refs.ts';
 import { UserErrorException } from '../user-errors.ts';
 import { DeleteInput, DeletePayload, idList, loadRef, loadRefs, mutate, name, payload, secret, shortText, validate, z } from './common.ts';
 
-const ADMIN = { role: ['ADMIN' as const] };
+/** Configuration writes: the `config:write` action of src/auth/policy.ts (ADMIN). */
+const ADMIN = { can: 'config:write' as const };
 const SECRET_WORD = /secret|password|passwd|token|credential|key/i;
 
 const scheme: Record<DestinationKind, string> = { FILE_SYSTEM: 'file:', S3: 's3:', SWIFT: 'swift:' };

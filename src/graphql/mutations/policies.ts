@@ -13,7 +13,8 @@ import { PolicyRef, QuotaRef } from '../refs.ts';
 import { UserErrorException } from '../user-errors.ts';
 import { DeleteInput, DeletePayload, idList, loadRef, loadRefs, mutate, name, payload, validate, z } from './common.ts';
 
-const ADMIN = { role: ['ADMIN' as const] };
+/** Configuration writes: the `config:write` action of src/auth/policy.ts (ADMIN). */
+const ADMIN = { can: 'config:write' as const };
 
 function isTimeZone(tz: string) {
   try {

@@ -7,7 +7,8 @@ import { NodeConfigurationRef, StorageProviderRef } from '../refs.ts';
 import { PoolStrategyEnum } from '../storage-providers.ts';
 import { DeleteInput, DeletePayload, loadRef, mutate, name, payload, secret, shortText, validate, z } from './common.ts';
 
-const ADMIN = { role: ['ADMIN' as const] };
+/** Configuration writes: the `config:write` action of src/auth/policy.ts (ADMIN). */
+const ADMIN = { can: 'config:write' as const };
 const poolName = z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'a Ceph pool name: letters, digits, . _ -');
 
 // --- storage providers -------------------------------------------------------------------
