@@ -114,7 +114,7 @@ export async function runTask(
   try {
     const result = await executor(ctx);
     if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
-    await then(() => reporter.finish('SUCCEEDED'));
+    await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
     if (cancelled || error instanceof TaskCancelled) {

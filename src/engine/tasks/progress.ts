@@ -109,12 +109,14 @@ export class ProgressReporter {
     await this.publish('PROGRESS');
   }
 
-  /** The end: SUCCEEDED, FAILED (with an error) or CANCELLED. */
-  async finish(state: Extract<TaskState, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>, error?: string): Promise<void> {
+  /**
+   * The end: SUCCEEDED, FAILED (with an error) or CANCELLED. `complete`: the work is all done
+   * (zero ranges and unchanged data count as done), so bytesDone becomes bytesTotal.
+   */
+  async finish(state: Extract<TaskState, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>, error?: string, { complete = false } = {}): Promise<void> {
     this.closePhase();
     this.state = state;
-    // A finished backup has done all it had to (zero ranges and unchanged data count as done).
-    if (state === 'SUCCEEDED' && this.bytesDone < this.bytesTotal) this.bytesDone = this.bytesTotal;
+    if (complete && state === 'SUCCEEDED' && this.bytesDone < this.bytesTotal) this.bytesDone = this.bytesTotal;
     await this.persist({ state, finishedAt: new Date(), error });
     await this.publish('STATE');
   }
