@@ -93,6 +93,28 @@ export class ProxyDisks {
     throw new Error(`volume ${volumeId} is attached but no device for it appeared under ${this.opts.byIdRoot ?? '/dev/disk/by-id'}`);
   }
 
+  /** Detaches one volume from the proxy; false when Nova refused or the detach did not finish. */
+  private async detachOne(volumeId: string): Promise<boolean> {
+    try {
+      await this.os.nova.detachVolume(this.opts.proxyServerId, volumeId);
+      await this.os.cinder.waitForVolume(volumeId, ['available'], { ...this.opts.wait });
+      return true;
+    } catch (e) {
+      return e instanceof OpenStackError && e.notFound;
+    }
+  }
+
+  /** Detaches every attached volume and keeps them (a restore's new volumes). */
+  async detachAll(): Promise<Error[]> {
+    const errors: Error[] = [];
+    for (const disk of this.disks) {
+      if (!disk.volumeId || !disk.attachRequested) continue;
+      if (await this.detachOne(disk.volumeId)) disk.attachRequested = false;
+      else errors.push(new Error(`volume ${disk.volumeId} did not detach from the proxy ${this.opts.proxyServerId}`));
+    }
+    return errors;
+  }
+
   /** Detach, delete the temporary volumes, delete the snapshots. Returns the errors it met. */
   async cleanup(): Promise<Error[]> {
     const errors: Error[] = [];
@@ -107,17 +129,8 @@ export class ProxyDisks {
     for (const disk of [...this.disks].reverse()) {
       if (disk.volumeId) {
         const volumeId = disk.volumeId;
-        let detached = !disk.attachRequested;
-        if (disk.attachRequested) {
-          try {
-            await this.os.nova.detachVolume(this.opts.proxyServerId, volumeId);
-            await this.os.cinder.waitForVolume(volumeId, ['available'], wait);
-            detached = true;
-          } catch {
-            // Not fatal: the forced delete below drops the attachment.
-          }
-        }
         // A detach refused (stuck `attaching`) or stuck: force the delete, which drops the attachment.
+        const detached = !disk.attachRequested || (await this.detachOne(volumeId));
         await step(async () => {
           if (detached) await this.os.cinder.deleteVolume(volumeId);
           else await this.os.cinder.forceDeleteVolume(volumeId);
