@@ -7,12 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Backup, BackupDestination, Cloud, CloudAuthDomain, Instance, NodeConfiguration, Task,
+  Backup, BackupDestination, Cloud, Restore, CloudAuthDomain, Instance, NodeConfiguration, Task,
 } from '../../src/db/entities/index.ts';
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
 import { openDestinationRepository } from '../../src/engine/backup/destination-repository.ts';
+import { restoreExecutor } from '../../src/engine/backup/restore-executor.ts';
 import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
 import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { cleanOrphans } from '../../src/engine/strategies/disk-attachment/janitor.ts';
@@ -51,8 +52,9 @@ beforeAll(async () => {
   await syncInventory({ orm, secrets }, cloud.id);
   web1 = await systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers['web-1']! }, { filters: false });
 
-  const BACKUP = backupExecutor({ secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 } });
-  mover = await startDataMover({ orm, databaseUrl: db.url, executors: { BACKUP }, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: 'backup-mover' });
+  const deps = { secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 } };
+  const executors = { BACKUP: backupExecutor(deps), RESTORE: restoreExecutor(deps) };
+  mover = await startDataMover({ orm, databaseUrl: db.url, executors, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: 'backup-mover' });
 });
 afterAll(async () => {
   await mover?.stop();
@@ -65,6 +67,18 @@ afterAll(async () => {
 async function queueBackup(maxAttempts = 1): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
     const task = tx.create(Task, { type: 'BACKUP', cloud: cloudId, project: web1.project.id, instance: web1.id, destination: destinationId, maxAttempts, priority: 60 });
+    await tx.flush();
+    await enqueueTask(tx as never, task);
+    return task.id;
+  });
+}
+
+async function queueRestore(backup: Backup, name: string, mappings: Restore['mappings'] = {}): Promise<string> {
+  return systemFork(orm).transactional(async (tx) => {
+    const task = tx.create(Task, {
+      type: 'RESTORE', cloud: cloudId, project: web1.project.id, instance: web1.id, backup: backup.id, destination: destinationId, maxAttempts: 1, params: { name, mappings },
+    });
+    tx.create(Restore, { backup: backup.id, project: web1.project.id, task, name, mappings });
     await tx.flush();
     await enqueueTask(tx as never, task);
     return task.id;
@@ -141,6 +155,53 @@ describe('BACKUP task (disk attachment, simulator)', () => {
     expect(second.frontEndBytes).toBe(first.frontEndBytes);
     // One 64 KiB chunk changed, plus manifests and the record.
     expect(second.storedBytes * 10n).toBeLessThan(first.storedBytes);
+  });
+
+  it('restores the first backup as a new server whose volumes hold the bytes of backup time', async () => {
+    const before = t.sim.counts();
+    const taskId = await queueRestore(first, 'web-1-restored');
+    const task = await finished(taskId);
+    expect(task.error ?? null).toBeNull();
+    expect(task.state).toBe('SUCCEEDED');
+    expect(Object.keys(task.phaseSeconds)).toEqual(expect.arrayContaining(['volumes', 'attach', 'restore', 'detach', 'server']));
+    const restore = await systemFork(orm).findOneOrFail(Restore, { task: taskId }, { filters: false });
+    expect(restore.state).toBe('SUCCEEDED');
+    const osc = connect(t).clients(connect(t).defaultSession());
+    const server = await osc.nova.getServer(restore.resultExternalId!);
+    expect(server).toMatchObject({ name: 'web-1-restored', status: 'ACTIVE', tenant_id: t.seed.projects.demo, image: '' });
+    expect(server.flavor.original_name).toBe('m1.tiny');
+    const vols = await Promise.all(server['os-extended-volumes:volumes_attached'].map((v) => osc.cinder.getVolume(v.id)));
+    const byName = Object.fromEntries(vols.map((v) => [v.name, sha(readFileSync(t.sim.files.volumePath(v.id)))]));
+    expect(byName).toEqual({ 'web-1-restored-root': atBackup['web-1-root'], 'web-1-restored-disk1': atBackup['web-1-data'] });
+    expect(vols.find((v) => v.name === 'web-1-restored-root')?.bootable).toBe('true');
+    expect((await osc.neutron.listPorts({ deviceId: server.id })).length).toBe(1);
+    expect(t.sim.counts()).toMatchObject({ ...before, servers: before.servers + 1, volumes: before.volumes + 2, attachments: before.attachments + 2, ports: before.ports + 1 });
+    expect(await osc.nova.listVolumeAttachments(t.seed.proxyServerId)).toEqual([]);
+  });
+
+  it('restores one disk as a new volume', async () => {
+    const before = t.sim.counts();
+    const taskId = await queueRestore(first, 'web-1-data-copy', { diskPosition: 1 });
+    const task = await finished(taskId);
+    expect(task.error ?? null).toBeNull();
+    const restore = await systemFork(orm).findOneOrFail(Restore, { task: taskId }, { filters: false });
+    expect(restore.state).toBe('SUCCEEDED');
+    expect(sha(readFileSync(t.sim.files.volumePath(restore.resultExternalId!)))).toBe(atBackup['web-1-data']);
+    expect(t.sim.counts()).toEqual({ ...before, volumes: before.volumes + 1 });
+  });
+
+  it('a restore whose server create fails deletes the volumes it made', async () => {
+    const before = t.sim.counts();
+    t.sim.addFault({ method: 'POST', path: '/servers$', status: 500, times: 10 });
+    try {
+      const taskId = await queueRestore(first, 'web-1-doomed');
+      const task = await finished(taskId);
+      expect(task.state).toBe('FAILED');
+      expect((await systemFork(orm).findOneOrFail(Restore, { task: taskId }, { filters: false })).state).toBe('FAILED');
+    } finally {
+      t.sim.faults.clear();
+    }
+    expect(t.sim.counts()).toEqual(before);
   });
 
   it('a snapshot refused with 5xx fails the task after its attempts, with one FAILED backup row and no leak', async () => {
