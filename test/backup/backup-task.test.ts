@@ -18,7 +18,7 @@ import { startDataMover, type RunningDataMover } from '../../src/engine/data-mov
 import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { cleanOrphans } from '../../src/engine/strategies/disk-attachment/janitor.ts';
 import { TASK_TAG } from '../../src/engine/strategies/disk-attachment/proxy-disks.ts';
-import { enqueueTask } from '../../src/engine/tasks/enqueue.ts';
+import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
 
@@ -64,23 +64,25 @@ afterAll(async () => {
   if (repoDir) rmSync(repoDir, { recursive: true, force: true });
 });
 
+// Tasks are created as the API's startBackup/startRestore create them: createTask (quota
+// admission, audit, Restore row, queue job in the same transaction).
 async function queueBackup(maxAttempts = 1): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
-    const task = tx.create(Task, { type: 'BACKUP', cloud: cloudId, project: web1.project.id, instance: web1.id, destination: destinationId, maxAttempts, priority: 60 });
-    await tx.flush();
-    await enqueueTask(tx as never, task);
+    const task = await createTask(tx as never, {
+      type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: web1.project, instance: web1, destination: tx.getReference(BackupDestination, destinationId),
+      maxAttempts, priority: 60, params: { type: 'AUTO' },
+    }, null);
     return task.id;
   });
 }
 
 async function queueRestore(backup: Backup, name: string, mappings: Restore['mappings'] = {}): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
-    const task = tx.create(Task, {
-      type: 'RESTORE', cloud: cloudId, project: web1.project.id, instance: web1.id, backup: backup.id, destination: destinationId, maxAttempts: 1, params: { name, mappings },
-    });
-    tx.create(Restore, { backup: backup.id, project: web1.project.id, task, name, mappings });
-    await tx.flush();
-    await enqueueTask(tx as never, task);
+    const b = await tx.findOneOrFail(Backup, backup.id, { filters: false });
+    const task = await createTask(tx as never, {
+      type: 'RESTORE', cloud: tx.getReference(Cloud, cloudId), project: web1.project, instance: web1, backup: b, destination: b.destination,
+      maxAttempts: 1, params: { name, mappings },
+    }, null, { backup: b, project: web1.project, name, mappings });
     return task.id;
   });
 }

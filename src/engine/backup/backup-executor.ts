@@ -127,7 +127,8 @@ async function store(
 ): Promise<BackupResult & { parent: Backup | null }> {
   // The last good backup of this instance in this destination: its record is the parent (dedup
   // against the whole repository happens anyway; the parent names the chain for the record).
-  const parent = await ctx.em.findOne(
+  // An explicit FULL (startBackup type) starts a new chain: no parent recorded.
+  const parent = ctx.task.params?.type === 'FULL' ? null : await ctx.em.findOne(
     Backup,
     { instance: backup.instance.id, destination: destination.id, state: 'AVAILABLE', repositoryBackupId: { $ne: null }, id: { $ne: backup.id } },
     { orderBy: { completedAt: 'desc' }, filters: false },
