@@ -66,10 +66,10 @@ afterAll(async () => {
 
 // Tasks are created as the API's startBackup/startRestore create them: createTask (quota
 // admission, audit, Restore row, queue job in the same transaction).
-async function queueBackup(maxAttempts = 1): Promise<string> {
+async function queueBackup(maxAttempts = 1, instance = web1): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
     const task = await createTask(tx as never, {
-      type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: web1.project, instance: web1, destination: tx.getReference(BackupDestination, destinationId),
+      type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: instance.project, instance, destination: tx.getReference(BackupDestination, destinationId),
       maxAttempts, priority: 60, params: { type: 'AUTO' },
     }, null);
     return task.id;
@@ -204,6 +204,17 @@ describe('BACKUP task (disk attachment, simulator)', () => {
       t.sim.faults.clear();
     }
     expect(t.sim.counts()).toEqual(before);
+  });
+
+  it('an image-booted instance: its Cinder volume is backed up, the Nova root disk is recorded as not covered', async () => {
+    const db1 = await systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers['db-1']! }, { filters: false });
+    const task = await finished(await queueBackup(1, db1));
+    expect(task.error ?? null).toBeNull();
+    const b = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(b.state).toBe('AVAILABLE');
+    expect(b.disks.getItems().map((d) => d.volumeExternalId)).toEqual([t.seed.volumes['db-1-data']]);
+    expect(b.note).toMatch(/not covered.*nova root disk/);
+    expect((b.metadata as { notCovered: string[] }).notCovered).toHaveLength(1);
   });
 
   it('a snapshot refused with 5xx fails the task after its attempts, with one FAILED backup row and no leak', async () => {

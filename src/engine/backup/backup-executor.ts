@@ -61,7 +61,13 @@ export function backupExecutor(deps: BackupExecutorDeps) {
     const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
 
     // Cheap: two list calls. Orphans of dead tasks go before we add our own resources.
-    await cleanOrphans(em, os, { proxyServerId: placement.proxyServerId, olderThanMinutes: deps.orphanMinutes, wait });
+    // Best effort: a janitor failure must not cost this backup.
+    try {
+      const j = await cleanOrphans(em, os, { proxyServerId: placement.proxyServerId, olderThanMinutes: deps.orphanMinutes, wait });
+      for (const e of j.errors) process.stderr.write(`[backup ${task.id}] janitor: ${e.message}\n`);
+    } catch (e) {
+      process.stderr.write(`[backup ${task.id}] janitor: ${(e as Error).message}\n`);
+    }
 
     await ctx.phase('metadata');
     const metadata = await captureInstance(os, instance.externalId, ctx.signal);
