@@ -55,7 +55,7 @@ function dropCaches() {
 async function main() {
   await fs.mkdir(images, { recursive: true });
   const meta = path.join(images, 'images.json');
-  const ok = existsSync(meta) && JSON.parse(readFileSync(meta, 'utf8'))?.config?.SIZE_MIB == sizeMiB;
+  const ok = existsSync(meta) && JSON.parse(readFileSync(meta, "utf8"))?.cfg?.SIZE_MIB === sizeMiB;
   if (!ok) {
     console.error(`building ${sizeMiB} MiB images in ${images} …`);
     execFileSync(path.join(root, '../shared/bench/make-images.sh'), [images], { env: { ...process.env, SIZE_MIB: String(sizeMiB) }, stdio: 'inherit' });

@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   'signing-key': () => import('./auth/signing-key-cli.ts'),
   'demo-cloud': () => import('./demo/demo-cloud.ts'),
   simulator: () => import('./demo/demo-cloud.ts'),
+  billing: () => import('../billing/cli.ts'),
 };
 
 const load = commands[command];

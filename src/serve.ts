@@ -1,4 +1,7 @@
 // `strongbox serve` (the default of `npm start`): the API on one port.
+// `serve --demo` also starts the OpenStack simulator as a demo cloud and registers it (see
+// src/demo/demo-setup.ts); `--demo-port N` fixes the simulator's port (default: a free one).
+import path from 'node:path';
 import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
@@ -7,18 +10,32 @@ import { startServices } from './services.ts';
 export async function run(args: string[]) {
   // --api-only: no data mover and no scheduler here (they run in `worker` processes).
   const apiOnly = args.includes('--api-only');
+  const demo = args.includes('--demo');
   const config = loadConfig();
   const services = await startServices(config);
+  const demoCloud = demo ? await startDemo(args, config.dataDir) : undefined;
+  const setup = demoCloud ? await (await import('./demo/demo-setup.ts')).ensureDemoSetup(services, demoCloud) : undefined;
   const server = await listen(services, config.host, config.port);
   const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover: {} });
   process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
+  if (demoCloud && setup) process.stdout.write((await import('./demo/banner.ts')).demoBanner(server.url, demoCloud, setup));
   const stop = async () => {
     await server.close();
     await engine?.stop();
+    await demoCloud?.close();
     await services.close();
     process.exit(0);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await new Promise(() => {});
+}
+
+async function startDemo(args: string[], dataDir: string) {
+  const i = args.indexOf('--demo-port');
+  const port = i >= 0 ? Number(args[i + 1]) : 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--demo-port: not a port: ${JSON.stringify(args[i + 1])}`);
+  const { startDemoCloud } = await import('./demo/demo-cloud.ts');
+  // Fixed IDs: the same cloud on every start, so re-syncing finds the same instances.
+  return startDemoCloud({ port, host: '127.0.0.1', dataDir: path.join(dataDir, 'demo-cloud'), seed: { idSeed: 'strongbox-demo' } });
 }

@@ -9,6 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { jwksEndpoint, tokenEndpoint } from './auth/oauth.ts';
 import { bearerToken, viewerFromToken, type Viewer } from './auth/viewer.ts';
+import { reportsCsvEndpoint } from './http/reports-csv.ts';
 import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
@@ -24,6 +25,7 @@ function authRoutes(services: Services): Plugin {
       if (url.pathname === '/oauth/token') endResponse(await tokenEndpoint(services, request));
       else if (url.pathname === '/.well-known/jwks.json') endResponse(await jwksEndpoint(services));
       else if (url.pathname === '/healthz') endResponse(new Response('ok'));
+      else if (url.pathname.startsWith('/reports/')) endResponse(await reportsCsvEndpoint(services, request, url));
     },
   };
 }

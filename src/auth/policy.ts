@@ -13,8 +13,10 @@ export const Actions = [
   'policy:read',
   /** Every configuration object: clouds' settings, hypervisors, storage providers, destinations, node configurations, data movers, quotas. Never their secrets. */
   'config:read',
-  /** Create/update configuration (clouds, destinations, policies, quotas, ...) and run inventory sync. */
+  /** Create/update configuration (clouds, destinations, policies, quotas, ...). */
   'config:write',
+  /** Re-read a cloud's inventory (a task over every project of the cloud). */
+  'inventory:sync',
   'task:read',
   /** Start backups and restores. */
   'task:start',
@@ -43,12 +45,15 @@ export const statements: readonly Statement[] = [
   {
     effect: 'allow',
     roles: ['OPERATOR'],
-    actions: ['inventory:read', 'policy:read', 'config:read', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'quota:read'],
+    actions: ['inventory:read', 'policy:read', 'config:read', 'inventory:sync', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'quota:read'],
     resource: 'all',
   },
   // Operators run the service; they do not change it nor manage who may call it.
   { effect: 'deny', roles: ['OPERATOR'], actions: ['config:write', 'account:manage'], resource: 'all' },
-  { effect: 'allow', roles: ['BILLING'], actions: ['report:read'], resource: 'all' },
+  // Billing reads reports, and the usage behind them: backups' figures and the names of the
+  // projects, instances, zones, policies and destinations that report rows are grouped by.
+  // Nothing operational (tasks) and no configuration.
+  { effect: 'allow', roles: ['BILLING'], actions: ['report:read', 'backup:read', 'inventory:read', 'policy:read'], resource: 'all' },
   {
     effect: 'allow',
     roles: ['TENANT'],
@@ -57,7 +62,7 @@ export const statements: readonly Statement[] = [
   },
   // Belt and braces: whatever is added above, a tenant never writes configuration, reads
   // other tenants' reports, the audit log or manages accounts.
-  { effect: 'deny', roles: ['TENANT'], actions: ['config:write', 'config:read', 'report:read', 'audit:read', 'account:manage'], resource: 'all' },
+  { effect: 'deny', roles: ['TENANT'], actions: ['config:write', 'config:read', 'inventory:sync', 'report:read', 'audit:read', 'account:manage'], resource: 'all' },
 ];
 
 const matches = (s: Statement, role: Role, action: Action) =>

@@ -28,6 +28,8 @@ export function ormOptions(clientUrl: string, extra: Partial<Options> = {}): Opt
       snapshot: false,
       silent: true,
     },
+    // The job queue's tables belong to graphile-worker, which migrates them itself.
+    schemaGenerator: { ignoreSchema: ['graphile_worker'] },
     pool: { min: 0, max: 10 },
     debug: false,
     ...extra,

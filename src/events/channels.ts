@@ -1,6 +1,6 @@
 // The event channels and their payloads. Payloads carry IDs and small deltas only; subscribers
 // resolve everything else from the database (so an event never leaks more than its IDs).
-import { FinalTaskStates, type Task } from '../db/entities/index.ts';
+import type { Task } from '../db/entities/index.ts';
 
 export const Channels = {
   /** A task was created, changed state/phase, or reported progress. */
@@ -32,8 +32,6 @@ export type TaskEvent = {
   at: string;
 };
 
-export const FINAL: ReadonlySet<string> = new Set(FinalTaskStates);
-
 export type QuotaAlertEvent = {
   quotaId: string;
   projectId: string;
@@ -44,14 +42,8 @@ export type QuotaAlertEvent = {
   at: string;
 };
 
-/** Seconds left at the current rate, when it can be told. */
-export function etaSeconds(bytesDone: bigint, bytesTotal: bigint, rate: number | null | undefined): number | null {
-  if (!rate || rate <= 0 || bytesTotal <= bytesDone) return null;
-  return Number(bytesTotal - bytesDone) / rate;
-}
-
 /** The event describing a task row as it is now. */
-export function taskEvent(task: Task, kind: TaskEventKind): TaskEvent {
+export function taskEvent(task: Task, kind: TaskEventKind, extra: { rate?: number | null; eta?: number | null } = {}): TaskEvent {
   return {
     kind,
     taskId: task.id,
@@ -60,8 +52,8 @@ export function taskEvent(task: Task, kind: TaskEventKind): TaskEvent {
     phase: task.phase ?? null,
     bytesDone: task.bytesDone.toString(),
     bytesTotal: task.bytesTotal.toString(),
-    rate: task.rate ?? null,
-    eta: task.state === 'RUNNING' ? etaSeconds(task.bytesDone, task.bytesTotal, task.rate) : null,
+    rate: extra.rate ?? task.rate ?? null,
+    eta: extra.eta ?? null,
     at: new Date().toISOString(),
   };
 }

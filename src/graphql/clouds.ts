@@ -8,7 +8,7 @@ import {
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { containsPattern, idFilter } from './filters.ts';
 import { parseGlobalId, registerNodeType, scopedLoad, viaLoader, visibleProjectIds } from './node.ts';
 import {
@@ -193,7 +193,7 @@ builder.queryField('clouds', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, Cloud, readScope(ctx, 'Cloud')!, args),
     },
-    withTotalCount,
+    ...namedConnection('Cloud'),
   ),
 );
 
@@ -230,7 +230,7 @@ function cloudInventoryList<T extends { id: string }>(
           return keysetConnection<T>(ctx, entity, { $and: where }, args) as never;
         },
       },
-      withTotalCount,
+      ...namedConnection(name),
     ),
   );
 }

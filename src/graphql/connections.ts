@@ -90,6 +90,11 @@ export async function keysetConnection<T extends { id: string }>(
 }
 
 /** Second argument of `t.connection(…)`: adds `totalCount` to the connection type. */
+/** Connection and edge options named as API.md names them (`InstanceConnection`, `InstanceEdge`), with totalCount. */
+export function namedConnection(typeName: string) {
+  return [{ name: `${typeName}Connection`, ...withTotalCount }, { name: `${typeName}Edge` }] as const;
+}
+
 export const withTotalCount = {
   fields: (t: any) => ({
     totalCount: t.int({

@@ -2,7 +2,7 @@
 import { DataMover } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { registerNodeType, scopedLoad, viaLoader } from './node.ts';
 import { DataMoverRef, NodeConfigurationRef } from './refs.ts';
 
@@ -33,6 +33,6 @@ builder.queryField('dataMovers', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, DataMover, readScope(ctx, 'DataMover')!, args),
     },
-    withTotalCount,
+    ...namedConnection('DataMover'),
   ),
 );

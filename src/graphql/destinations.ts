@@ -4,7 +4,7 @@ import { BackupDestination, DestinationKinds } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
 import { VisibilityEnum } from './clouds.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { pivotIds, registerNodeType, scopedLoad, visibleProjectIds } from './node.ts';
 import { BackupDestinationRef, NodeConfigurationRef, ProjectRef } from './refs.ts';
 
@@ -52,6 +52,6 @@ builder.queryField('backupDestinations', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, BackupDestination, readScope(ctx, 'BackupDestination')!, args),
     },
-    withTotalCount,
+    ...namedConnection('BackupDestination'),
   ),
 );

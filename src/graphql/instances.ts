@@ -4,7 +4,7 @@ import { Instance, Volume, VolumeKinds } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { containsPattern, idFilter } from './filters.ts';
 import { parseGlobalId, registerNodeType, scopedLoad, viaLoader } from './node.ts';
 import {
@@ -94,6 +94,6 @@ builder.queryField('instances', (t) =>
         return keysetConnection(ctx, Instance, { $and: where }, args);
       },
     },
-    withTotalCount,
+    ...namedConnection('Instance'),
   ),
 );

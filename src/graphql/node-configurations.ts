@@ -2,7 +2,7 @@
 import { NodeConfiguration } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { pivotIds, registerNodeType, scopedLoad, viaLoader } from './node.ts';
 import { BackupDestinationRef, CloudRef, NodeConfigurationRef } from './refs.ts';
 
@@ -36,6 +36,6 @@ builder.queryField('nodeConfigurations', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, NodeConfiguration, readScope(ctx, 'NodeConfiguration')!, args),
     },
-    withTotalCount,
+    ...namedConnection('NodeConfiguration'),
   ),
 );

@@ -4,7 +4,7 @@ import { Policy, type AssignmentRule, type Retention, type Schedule } from '../d
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
 import { VisibilityEnum } from './clouds.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { registerNodeType, scopedLoad, viaLoader, visibleProjectIds } from './node.ts';
 import { BackupDestinationRef, PolicyRef, ProjectRef } from './refs.ts';
 
@@ -85,6 +85,6 @@ builder.queryField('policies', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, Policy, readScope(ctx, 'Policy')!, args),
     },
-    withTotalCount,
+    ...namedConnection('Policy'),
   ),
 );

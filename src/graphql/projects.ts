@@ -2,7 +2,7 @@
 import { Project } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { parseGlobalId, registerNodeType, scopedLoad, viaLoader } from './node.ts';
 import { CloudRef, ProjectRef } from './refs.ts';
 import { containsPattern, idFilter } from './filters.ts';
@@ -49,6 +49,6 @@ builder.queryField('projects', (t) =>
         return keysetConnection(ctx, Project, { $and: where }, args);
       },
     },
-    withTotalCount,
+    ...namedConnection('Project'),
   ),
 );

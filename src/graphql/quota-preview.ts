@@ -8,7 +8,7 @@ import { builder } from './builder.ts';
 import { QuotaActionEnum } from './quotas.ts';
 import { QuotaRef } from './refs.ts';
 import { scopeWhere } from './tasks/loaders.ts';
-import { idOf, notFound, taskWriters } from './tasks/payload.ts';
+import { idOf, notFound } from './tasks/payload.ts';
 import { UserErrorException } from './user-errors.ts';
 
 type FindingShape = QuotaFinding & { message: string };
@@ -49,7 +49,7 @@ builder.queryField('quotaPreview', (t) =>
   t.field({
     type: QuotaDecisionRef,
     description: 'Would this backup or restore be admitted now, and why not; creates nothing',
-    authScopes: { role: taskWriters },
+    authScopes: { can: 'quota:read' },
     args: { input: t.arg({ type: QuotaPreviewInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const em = ctx.em.fork();

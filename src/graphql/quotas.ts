@@ -2,7 +2,7 @@
 import { Quota, QuotaActions, QuotaMeasures, QuotaScopes } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { registerNodeType, scopedLoad, visibleProjectIds } from './node.ts';
 import { ProjectRef, QuotaRef } from './refs.ts';
 
@@ -42,6 +42,6 @@ builder.queryField('quotas', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, Quota, readScope(ctx, 'Quota')!, args),
     },
-    withTotalCount,
+    ...namedConnection('Quota'),
   ),
 );

@@ -19,5 +19,6 @@ import './mutations/destinations.ts';
 import './mutations/policies.ts';
 import './tasks/index.ts';
 import './quota-preview.ts';
+import './reports.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

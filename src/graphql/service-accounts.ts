@@ -9,7 +9,9 @@ import {
 } from '../auth/service-accounts.ts';
 import { Roles, ServiceAccount } from '../db/entities/index.ts';
 import { builder } from './builder.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import type { Context } from './context.ts';
+import { registerNodeType } from './node.ts';
 import { UserErrorRef, type UserError } from './user-errors.ts';
 
 export const RoleEnum = builder.enumType('Role', { values: Roles });
@@ -23,6 +25,8 @@ async function loadAccounts(ids: readonly string[], ctx: Context): Promise<(Serv
   const rows = await ctx.em.find(ServiceAccount, { id: { $in: valid } });
   return ids.map((id) => rows.find((r) => r.id === id) ?? null);
 }
+
+registerNodeType('ServiceAccount');
 
 export const ServiceAccountRef = builder.node(builder.objectRef<ServiceAccount>('ServiceAccount'), {
   id: { resolve: (a) => a.id },
@@ -165,41 +169,13 @@ builder.mutationField('serviceAccountRotateSecret', (t) =>
 );
 
 builder.queryField('serviceAccounts', (t) =>
-  t.connection({
-    type: ServiceAccountRef,
-    authScopes: { can: 'account:manage' },
-    complexity: (args) => ({ field: 1, multiplier: Math.min(Math.max(args.first ?? args.last ?? 20, 1), 100) }),
-    resolve: async (_root, args, ctx) => {
-      if (args.first != null && args.last != null) throw new GraphQLError('give either first or last, not both', { extensions: { code: 'BAD_USER_INPUT' } });
-      for (const name of ['first', 'last'] as const) {
-        const v = args[name];
-        if (v != null && (v < 1 || v > 100)) throw new GraphQLError(`${name} must be between 1 and 100`, { extensions: { code: 'BAD_USER_INPUT' } });
-      }
-      for (const name of ['after', 'before'] as const) {
-        const v = args[name];
-        if (v != null && !UUID.test(v)) throw new GraphQLError(`${name} is not a valid cursor`, { extensions: { code: 'BAD_USER_INPUT' } });
-      }
-      // Keyset by id (UUID v7: creation order); the cursor is the id.
-      const forward = args.last == null;
-      const size = args.first ?? args.last ?? 20;
-      const id = { ...(args.after ? { $gt: args.after } : {}), ...(args.before ? { $lt: args.before } : {}) };
-      const rows = await ctx.em.find(ServiceAccount, Object.keys(id).length ? { id } : {}, {
-        orderBy: { id: forward ? 'asc' : 'desc' },
-        limit: size + 1,
-      });
-      const more = rows.length > size;
-      const page = rows.slice(0, size);
-      if (!forward) page.reverse();
-      const edges = page.map((node) => ({ cursor: node.id, node }));
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage: forward ? more : args.before != null,
-          hasPreviousPage: forward ? args.after != null : more,
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      };
+  t.connection(
+    {
+      type: ServiceAccountRef,
+      authScopes: { can: 'account:manage' },
+      complexity: connectionComplexity,
+      resolve: (_root, args, ctx) => keysetConnection(ctx, ServiceAccount, {}, args),
     },
-  }),
+    ...namedConnection('ServiceAccount'),
+  ),
 );

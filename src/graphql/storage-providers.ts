@@ -2,7 +2,7 @@
 import { PoolStrategies, StorageProvider } from '../db/entities/index.ts';
 import { listRoles, readScope } from './access.ts';
 import { builder } from './builder.ts';
-import { connectionComplexity, keysetConnection, withTotalCount } from './connections.ts';
+import { connectionComplexity, keysetConnection, namedConnection } from './connections.ts';
 import { registerNodeType, scopedLoad, viaLoader } from './node.ts';
 import { NodeConfigurationRef, StorageProviderRef } from './refs.ts';
 
@@ -39,6 +39,6 @@ builder.queryField('storageProviders', (t) =>
       complexity: connectionComplexity,
       resolve: (_root, args, ctx) => keysetConnection(ctx, StorageProvider, readScope(ctx, 'StorageProvider')!, args),
     },
-    withTotalCount,
+    ...namedConnection('StorageProvider'),
   ),
 );

@@ -10,14 +10,15 @@ const B = '0190bbbb-0000-7000-8000-000000000002';
 describe('policy statements', () => {
   it('grants each action to exactly these roles', () => {
     const expected: Record<Action, string[]> = {
-      'inventory:read': ['ADMIN', 'OPERATOR', 'TENANT'],
-      'policy:read': ['ADMIN', 'OPERATOR', 'TENANT'],
+      'inventory:read': ['ADMIN', 'OPERATOR', 'BILLING', 'TENANT'],
+      'policy:read': ['ADMIN', 'OPERATOR', 'BILLING', 'TENANT'],
       'config:read': ['ADMIN', 'OPERATOR'],
       'config:write': ['ADMIN'],
+      'inventory:sync': ['ADMIN', 'OPERATOR'],
       'task:read': ['ADMIN', 'OPERATOR', 'TENANT'],
       'task:start': ['ADMIN', 'OPERATOR', 'TENANT'],
       'task:cancel': ['ADMIN', 'OPERATOR', 'TENANT'],
-      'backup:read': ['ADMIN', 'OPERATOR', 'TENANT'],
+      'backup:read': ['ADMIN', 'OPERATOR', 'BILLING', 'TENANT'],
       'report:read': ['ADMIN', 'BILLING'],
       'quota:read': ['ADMIN', 'OPERATOR', 'TENANT'],
       'audit:read': ['ADMIN'],
@@ -44,10 +45,11 @@ describe('policy statements', () => {
     expect(can(op, 'report:read')).toBe(false);
   });
 
-  it('gives BILLING reports of all projects and nothing else', () => {
+  it('gives BILLING reports and the usage behind them (backups, names), nothing operational', () => {
     const billing = viewer('BILLING');
-    expect(can(billing, 'report:read', B)).toBe(true);
-    for (const action of Actions.filter((a) => a !== 'report:read')) expect(can(billing, action), action).toBe(false);
+    const allowed: Action[] = ['report:read', 'backup:read', 'inventory:read', 'policy:read'];
+    for (const action of allowed) expect(can(billing, action, B), action).toBe(true);
+    for (const action of Actions.filter((a) => !allowed.includes(a))) expect(can(billing, action), action).toBe(false);
   });
 
   it('refuses everything to no caller', () => {

@@ -97,6 +97,8 @@ describe('service accounts in GraphQL', () => {
 
   it('is ADMIN only: every other role is refused, and a node lookup answers null', async () => {
     const all = (await t.gql(admin, '{ serviceAccounts(first: 1) { edges { node { id } } } }')).data.serviceAccounts.edges;
+    const mine = await t.gql(admin, `{ node(id: "${all[0].node.id}") { id ... on ServiceAccount { name } } }`);
+    expect(mine.data.node.id).toBe(all[0].node.id);
     for (const role of ['OPERATOR', 'BILLING', 'TENANT'] as const) {
       const token = await t.login(role, role === 'TENANT' ? [seed.alpha.project.id] : undefined);
       const list = await t.gql(token, '{ serviceAccounts(first: 10) { edges { node { id } } } }');

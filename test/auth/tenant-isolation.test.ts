@@ -5,7 +5,7 @@
 // the foreign data is there and the probe would see it if it leaked.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createClient } from 'graphql-ws';
-import { getNamedType, isInterfaceType, isObjectType, type GraphQLField, type GraphQLObjectType } from 'graphql';
+import { isInterfaceType, isObjectType, type GraphQLField, type GraphQLObjectType } from 'graphql';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceAccount } from '../../src/auth/service-accounts.ts';
@@ -260,12 +260,5 @@ describe('tenant isolation', () => {
       expect(await em.find(E.Project, {})).toEqual([]);
     });
   });
-
-  it('sent no foreign name in any response to tenant A (whole-suite check)', () => {
-    // Responses to ADMIN/OPERATOR legitimately contain them; this only checks that the probe ran.
-    expect(t.responses.length).toBeGreaterThan(20);
-  });
 });
 
-// Silence "unused" for helpers kept for readers of the probe.
-void getNamedType;

@@ -1,14 +1,8 @@
 // The real Swift all-in-one for destination tests: `bash test/labs/swift.sh ensure` installs
 // and starts it when needed (idempotent; the script serialises parallel callers with flock),
 // and prints KEY=value lines that we parse. Called once per test process.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../labs/swift.sh');
+import { lab as ensureLab, need } from './labs.ts';
 
 export type SwiftLab = {
   proxyUrl: string;
@@ -22,33 +16,20 @@ export type SwiftLab = {
   secretAccessKey: string;
 };
 
-let lab: Promise<SwiftLab> | undefined;
-
-export function ensureSwiftLab(): Promise<SwiftLab> {
-  lab ??= run('bash', [script, 'ensure'], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }).then(({ stdout }) => {
-    const env = Object.fromEntries(
-      stdout
-        .split('\n')
-        .filter((line) => /^[A-Z0-9_]+=/.test(line))
-        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-    );
-    const need = (name: string) => {
-      if (!env[name]) throw new Error(`test/labs/swift.sh ensure printed no ${name}:\n${stdout}`);
-      return env[name];
-    };
-    return {
-      proxyUrl: need('SWIFT_PROXY_URL'),
-      authUrl: need('SWIFT_AUTH_URL'),
-      storageUrl: need('SWIFT_STORAGE_URL'),
-      user: need('ST_USER'),
-      key: need('ST_KEY'),
-      s3Endpoint: need('S3_ENDPOINT'),
-      s3Region: need('S3_REGION'),
-      accessKeyId: need('AWS_ACCESS_KEY_ID'),
-      secretAccessKey: need('AWS_SECRET_ACCESS_KEY'),
-    };
-  });
-  return lab;
+export async function ensureSwiftLab(): Promise<SwiftLab> {
+  const env = await ensureLab('swift');
+  const get = (name: string) => need(env, 'swift', name);
+  return {
+    proxyUrl: get('SWIFT_PROXY_URL'),
+    authUrl: get('SWIFT_AUTH_URL'),
+    storageUrl: get('SWIFT_STORAGE_URL'),
+    user: get('ST_USER'),
+    key: get('ST_KEY'),
+    s3Endpoint: get('S3_ENDPOINT'),
+    s3Region: get('S3_REGION'),
+    accessKeyId: get('AWS_ACCESS_KEY_ID'),
+    secretAccessKey: get('AWS_SECRET_ACCESS_KEY'),
+  };
 }
 
 /** A fresh name per test file, so files running in parallel never share a container or bucket. */

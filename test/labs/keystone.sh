@@ -51,11 +51,11 @@ stop() {
 install() {
   command -v keystone-manage >/dev/null && return
   echo "keystone lab: installing keystone from Debian (takes a few minutes)" >&2
-  [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update >&2
+  apt-get -o DPkg::Lock::Timeout=900 update -q >&2
   # No init system here: tell invoke-rc.d not to start services during the install.
   local policy=/usr/sbin/policy-rc.d created=
   if [ ! -e $policy ]; then printf '#!/bin/sh\nexit 101\n' > $policy; chmod +x $policy; created=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends keystone uwsgi-plugin-python3 >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends keystone uwsgi-plugin-python3 >&2
   [ -n "$created" ] && rm -f $policy
 }
 

@@ -40,15 +40,8 @@ EOF
 }
 
 install_missing() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # shellcheck source=lib.sh
+  ( source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" && need_pkgs "${PACKAGES[@]}" )
 }
 
 # The packages ship /etc/swift/swift.conf (always read from that path); make sure it has the

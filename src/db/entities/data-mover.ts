@@ -28,6 +28,6 @@ export const DataMoverSchema = new EntitySchema<DataMover, BaseEntity>({
     lastHeartbeatAt: { type: 'Date', columnType: 'timestamptz' },
     runningTasks: { type: 'integer' },
     stoppedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
-    workerIds: { type: 'json' },
+    workerIds: { type: 'json', defaultRaw: `'[]'` },
   },
 });

@@ -19,6 +19,8 @@ import { ServiceAccountSchema } from './service-account.ts';
 import { SigningKeySchema } from './signing-key.ts';
 import { StorageProviderSchema } from './storage-provider.ts';
 import { TaskSchema } from './task.ts';
+import { PriceCardSchema } from './price-card.ts';
+import { UsageCheckpointSchema, UsageCheckpointWeekSchema, UsageDailySchema, UsageIntervalSchema, UsageSeriesSchema } from './usage.ts';
 
 export const entities = [
   BaseSchema, CloudSchema, CloudAuthDomainSchema, ProjectSchema, AvailabilityZoneSchema, HypervisorSchema,
@@ -26,6 +28,7 @@ export const entities = [
   VolumeSchema, BackupDestinationSchema, NodeConfigurationSchema, DataMoverSchema, PolicySchema, QuotaSchema,
   TaskSchema, BackupSchema, BackupDiskSchema, RestoreSchema, ServiceAccountSchema, AuditEntrySchema,
   IdempotencyRecordSchema, SigningKeySchema,
+  UsageIntervalSchema, UsageSeriesSchema, UsageDailySchema, UsageCheckpointSchema, UsageCheckpointWeekSchema, PriceCardSchema,
 ];
 
 export * from './audit-entry.ts';
@@ -48,3 +51,5 @@ export * from './service-account.ts';
 export * from './signing-key.ts';
 export * from './storage-provider.ts';
 export * from './task.ts';
+export * from './price-card.ts';
+export * from './usage.ts';

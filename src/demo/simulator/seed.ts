@@ -4,7 +4,7 @@
 // files and random blocks, with holes). `extraServers` adds many plain servers for benchmarks.
 import { createHash, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { hex32, nowIso, type SimServer, type SimVolume } from './model.ts';
+import { hex32 as randomHex32, nowIso, type SimServer, type SimVolume } from './model.ts';
 import type { Simulator } from './simulator.ts';
 
 export type SeedOptions = {
@@ -14,6 +14,11 @@ export type SeedOptions = {
   sampleDataMiB?: number;
   /** Plain servers (one 1 GiB volume each, files created lazily), spread over the projects. */
   extraServers?: number;
+  /**
+   * Derive every ID from this string instead of random ones: the same cloud (and the same
+   * volume files) on every start, so a restarted demo cloud syncs without duplicates.
+   */
+  idSeed?: string;
 };
 
 export type SeedInfo = {
@@ -31,6 +36,7 @@ export type SeedInfo = {
 export async function seedSimulator(sim: Simulator, opts: SeedOptions = {}): Promise<SeedInfo> {
   const st = sim.state;
   const now = nowIso();
+  const { uuid, hex32 } = idSource(opts.idSeed);
   const adminPassword = opts.adminPassword ?? 'sim-admin-password';
   const lab2Password = opts.lab2Password ?? 'sim-lab2-password';
 
@@ -59,8 +65,8 @@ export async function seedSimulator(sim: Simulator, opts: SeedOptions = {}): Pro
   st.assignments.push({ userId: lab2User, domainId: lab2Id, roles: all });
   st.assignments.push({ userId: memberUser, projectId: projects.demo, roles: ['reader', 'member'] });
 
-  const tiny = randomUUID();
-  const small = randomUUID();
+  const tiny = uuid();
+  const small = uuid();
   st.flavors.set(tiny, { id: tiny, name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, isPublic: true });
   st.flavors.set(small, { id: small, name: 'm1.small', vcpus: 1, ram: 2048, disk: 20, ephemeral: 0, isPublic: true });
   st.zones = ['nova', 'az2'];
@@ -69,12 +75,12 @@ export async function seedSimulator(sim: Simulator, opts: SeedOptions = {}): Pro
     { id: 2, hostname: 'sim-compute-2', ip: '127.0.0.2', zone: 'az2', serviceId: 5 },
   ];
 
-  const nfs = randomUUID();
-  const def = randomUUID();
+  const nfs = uuid();
+  const def = uuid();
   st.volumeTypes.set(nfs, { id: nfs, name: 'nfs', description: 'local-dir NFS driver', isPublic: true, extraSpecs: { volume_backend_name: 'nfs1' } });
   st.volumeTypes.set(def, { id: def, name: '__DEFAULT__', description: 'Default Volume Type', isPublic: true, extraSpecs: {} });
 
-  const imageId = randomUUID();
+  const imageId = uuid();
   const imageData = sampleBytes(1 << 20, 'image');
   await writeFile(sim.files.imagePath(imageId), imageData);
   st.images.set(imageId, {
@@ -88,19 +94,19 @@ export async function seedSimulator(sim: Simulator, opts: SeedOptions = {}): Pro
   for (const [name, project, shared, cidr] of [
     ['shared-net', 'admin', true, '10.0.0.0/16'], ['demo-net', 'demo', false, '10.1.0.0/16'], ['lab2-net', 'backup-proj-a', false, '10.2.0.0/16'],
   ] as const) {
-    const id = randomUUID();
+    const id = uuid();
     nets[name] = id;
-    st.networks.set(id, { id, name, projectId: projects[project]!, shared, subnetId: randomUUID(), cidr, createdAt: now });
+    st.networks.set(id, { id, name, projectId: projects[project]!, shared, subnetId: uuid(), cidr, createdAt: now });
   }
   for (const [name, id] of Object.entries(projects)) {
-    const g = randomUUID();
+    const g = uuid();
     st.securityGroups.set(g, { id: g, name: 'default', projectId: id, description: `Default security group (${name})` });
   }
 
   let instanceNo = 0;
   const addVolume = (projectId: string, name: string, size: number, typeId = nfs): SimVolume => {
     const v: SimVolume = {
-      id: randomUUID(), name, description: null, projectId, userId: adminUser, size, status: 'available', typeId, zone: 'nova',
+      id: uuid(), name, description: null, projectId, userId: adminUser, size, status: 'available', typeId, zone: 'nova',
       bootable: false, snapshotId: null, sourceVolid: null, metadata: {}, createdAt: now, updatedAt: now, attachments: [],
     };
     st.volumes.set(v.id, v);
@@ -110,16 +116,16 @@ export async function seedSimulator(sim: Simulator, opts: SeedOptions = {}): Pro
     const zone = o.zone ?? 'nova';
     const host = st.hypervisors.find((h) => h.zone === zone)!.hostname;
     const s: SimServer = {
-      id: randomUUID(), name: o.name, projectId: o.project, userId: adminUser, status: 'ACTIVE', vmState: 'active', taskState: null,
+      id: uuid(), name: o.name, projectId: o.project, userId: adminUser, status: 'ACTIVE', vmState: 'active', taskState: null,
       flavorId: o.flavor ?? tiny, imageId: o.imageId, zone, host, keyName: null, metadata: {}, instanceName: `instance-${(++instanceNo).toString(16).padStart(8, '0')}`,
-      securityGroups: ['default'], createdAt: now, updatedAt: now, launchedAt: now, reservationId: `r-${randomUUID().slice(0, 8)}`, bdms: [], deleted: false,
+      securityGroups: ['default'], createdAt: now, updatedAt: now, launchedAt: now, reservationId: `r-${uuid().slice(0, 8)}`, bdms: [], deleted: false,
     };
     st.servers.set(s.id, s);
     if (o.network) sim.bindPort(sim.createPort({ networkId: o.network, projectId: o.project }).id, s.id);
     for (const [i, { v, bootIndex }] of (o.volumes ?? []).entries()) {
       const device = bootIndex === 0 ? '/dev/vda' : `/dev/vd${String.fromCharCode(98 + i)}`;
-      const attachmentId = randomUUID();
-      s.bdms.push({ volumeId: v.id, device, attachmentId, bdmUuid: randomUUID(), deleteOnTermination: false, bootIndex });
+      const attachmentId = uuid();
+      s.bdms.push({ volumeId: v.id, device, attachmentId, bdmUuid: uuid(), deleteOnTermination: false, bootIndex });
       v.status = 'in-use';
       v.bootable = bootIndex === 0;
       v.attachments.push({ attachmentId, serverId: s.id, device, attachedAt: now, hostName: host });
@@ -171,6 +177,18 @@ export async function seedSimulator(sim: Simulator, opts: SeedOptions = {}): Pro
     member: { username: 'demo-user', password: 'sim-member-password', domain: 'Default', project: 'demo' },
     projects, proxyServerId: proxy.id, servers, volumes, imageId,
   };
+}
+
+/** Random IDs, or IDs numbered from `seed` (UUID-shaped hashes of seed + a counter). */
+function idSource(seed: string | undefined): { uuid: () => string; hex32: () => string } {
+  if (seed === undefined) return { uuid: () => randomUUID(), hex32: randomHex32 };
+  let n = 0;
+  const hex32 = () => createHash('sha256').update(`${seed}/${n++}`).digest('hex').slice(0, 32);
+  const uuid = () => {
+    const h = hex32();
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  };
+  return { uuid, hex32 };
 }
 
 /** Deterministic pseudo-random bytes (xorshift), so sample data is the same on every run. */

@@ -6,6 +6,7 @@ import {
   AvailabilityZone, Backup, Cloud, CloudAuthDomain, CloudModes, EndpointInterfaces, Hypervisor, NodeConfiguration, Project,
   StorageProvider, Visibilities, VolumeType,
 } from '../../db/entities/index.ts';
+import { createCloud, setAuthDomains } from '../../engine/clouds.ts';
 import { builder } from '../builder.ts';
 import { CloudModeEnum, EndpointInterfaceEnum, VisibilityEnum } from '../clouds.ts';
 import { toGlobalId } from '../node.ts';
@@ -99,20 +100,6 @@ const CloudPayload = payload('CloudPayload', 'cloud', CloudRef);
 
 type DomainInput = z.infer<typeof authDomainSchema>;
 
-/** Makes the cloud's auth domains exactly `domains`, sealing new passwords, keeping omitted ones. */
-async function setAuthDomains(em: import('@mikro-orm/postgresql').EntityManager, seal: (s: string) => string, cloud: Cloud, domains: DomainInput[], existing: CloudAuthDomain[]) {
-  const byName = new Map(existing.map((d) => [d.name, d]));
-  for (const [i, d] of domains.entries()) {
-    const old = byName.get(d.name);
-    if (!old && !d.password) throw UserErrorException.of('INVALID', `auth domain ${JSON.stringify(d.name)} needs a password`, ['input', 'authDomains', String(i), 'password']);
-    const fields = { domainId: d.domainId ?? undefined, username: d.username, defaultProject: d.defaultProject, ...(d.password ? { password: seal(d.password) } : {}) };
-    if (old) em.assign(old, fields);
-    else em.create(CloudAuthDomain, { cloud, name: d.name, password: seal(d.password!), ...fields });
-    byName.delete(d.name);
-  }
-  for (const gone of byName.values()) em.remove(gone);
-}
-
 builder.mutationField('cloudCreate', (t) =>
   t.field({
     type: CloudPayload,
@@ -122,11 +109,7 @@ builder.mutationField('cloudCreate', (t) =>
       mutate(ctx, async (em) => {
         const v = validate(createSchema, input);
         const nodeConfiguration = v.nodeConfigurationId ? await loadRef(em, ctx, NodeConfiguration, 'NodeConfiguration', v.nodeConfigurationId, ['nodeConfigurationId']) : undefined;
-        const cloud = em.create(Cloud, {
-          name: v.name, keystoneUrl: v.keystoneUrl, region: v.region, endpointInterface: v.endpointInterface, mode: v.mode,
-          downloadImage: v.downloadImage, domainScoped: v.domainScoped, nodeConfiguration,
-        });
-        await setAuthDomains(em, (s) => ctx.services.secrets.seal(s), cloud, v.authDomains, []);
+        const cloud = await createCloud(em, (s) => ctx.services.secrets.seal(s), { ...v, nodeConfiguration });
         return {
           result: { cloud },
           audit: { action: 'cloudCreate', objectType: 'Cloud', objectId: cloud.id, details: { name: v.name, keystoneUrl: v.keystoneUrl, region: v.region, authDomains: v.authDomains.map((d) => d.name) } },

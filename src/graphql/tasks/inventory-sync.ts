@@ -1,4 +1,4 @@
-// inventorySync (ADMIN/OPERATOR): an INVENTORY_SYNC task for one cloud.
+// inventorySync (action inventory:sync: ADMIN, OPERATOR): an INVENTORY_SYNC task for one cloud.
 import { Cloud } from '../../db/entities/index.ts';
 import { createTask } from '../../engine/tasks/tasks.ts';
 import { builder } from '../builder.ts';
@@ -13,7 +13,7 @@ builder.mutationField('inventorySync', (t) =>
   t.field({
     type: TaskPayloadRef,
     description: "Reads the cloud's projects, instances, volumes and catalog again",
-    authScopes: { role: ['ADMIN', 'OPERATOR'] },
+    authScopes: { can: 'inventory:sync' },
     args: { input: t.arg({ type: InventorySyncInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       runTaskMutation(ctx, 'inventorySync', input, async (em) => {

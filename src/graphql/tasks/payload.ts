@@ -1,6 +1,7 @@
 // `TaskPayload { task, userErrors }` and the one way every trigger mutation runs: in a
 // transaction, idempotent when a key is given, business refusals turned into userErrors.
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rolesAllowed } from '../../auth/policy.ts';
 import { Task, type Role } from '../../db/entities/index.ts';
 import { TaskError } from '../../engine/tasks/tasks.ts';
 import { builder } from '../builder.ts';
@@ -11,8 +12,8 @@ import { UserErrorException, UserErrorRef, type UserError } from '../user-errors
 import { parseGlobalId } from '../node.ts';
 import { loadById } from './loaders.ts';
 
-/** Who may trigger backups, restores and cancels (a TENANT within its projects). */
-export const taskWriters: Role[] = ['ADMIN', 'OPERATOR', 'TENANT'];
+/** Who may trigger backups, restores and cancels (a TENANT within its projects; src/auth/policy.ts). */
+export const taskWriters: Role[] = rolesAllowed('task:start');
 
 export type TaskPayloadShape = { task: Task | null; userErrors: UserError[] };
 

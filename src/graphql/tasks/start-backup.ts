@@ -1,7 +1,8 @@
 // startBackup: a backup task for one instance, with its policy (given, or assigned) and
 // destination (the policy's, or the default one) — both must be visible to the instance's project.
+import { can } from '../../auth/policy.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BackupDestination, Instance, Policy, Volume, type Visibility } from '../../db/entities/index.ts';
+import { BackupDestination, Instance, Policy, type Visibility } from '../../db/entities/index.ts';
 import { createTask } from '../../engine/tasks/tasks.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
@@ -51,15 +52,13 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
     throw refuse('DESTINATION_NOT_AVAILABLE', "the backup destination is not available to the instance's project", ['policyId']);
   }
 
-  // The instance's disks' logical size: what BYTES quotas count for a backup.
-  const volumes = await em.find(Volume, { instance: instance.id, present: true });
-  const quotaBytes = volumes.reduce((sum, v) => sum + v.sizeBytes, 0n);
+  // The policy statements decide (src/auth/policy.ts); a project not the caller's answers as missing.
+  if (!can(ctx.viewer, 'task:start', projectId)) throw notFound('instanceId');
 
   return createTask(
     em,
     {
       type: 'BACKUP',
-      quotaBytes,
       maxAttempts: policy ? policy.retries + 1 : undefined,
       cloud: instance.cloud,
       project: instance.project,

@@ -2,6 +2,7 @@
 // the caller may use (a TENANT: one of its own), optionally a zone visible to that project,
 // with mappings of networks, images, volume types, flavor, key pair and security groups — or
 // one disk only (diskPosition) to a new volume.
+import { can } from '../../auth/policy.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AvailabilityZone, Backup, BackupDisk, Instance, Project, type RestoreMappings } from '../../db/entities/index.ts';
 import { createTask } from '../../engine/tasks/tasks.ts';
@@ -89,6 +90,9 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
   // The target project goes through the caller's scope: a TENANT can only name its own.
   const project = await em.findOne(Project, { $and: [{ id: targetProjectId ?? backup.project.id }, scopeWhere(ctx, 'Project')] });
   if (!project) throw notFound('projectId');
+  // The policy statements decide (src/auth/policy.ts): reading the backup, starting in the target.
+  if (!can(ctx.viewer, 'backup:read', backup.project.id)) throw notFound('backupId');
+  if (!can(ctx.viewer, 'task:start', project.id)) throw notFound('projectId');
   if (project.cloud.id !== backup.cloud.id) throw refuse('OTHER_CLOUD', "the target project is not in the backup's cloud", ['projectId']);
 
   let zone: AvailabilityZone | null = null;
@@ -99,13 +103,10 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
     }
   }
 
-  // What BYTES quotas count for a restore: the bytes written back.
-  let quotaBytes = backup.frontEndBytes;
   if (input.diskPosition !== null && input.diskPosition !== undefined) {
     const disk = await em.findOne(BackupDisk, { backup: backup.id, position: input.diskPosition });
     if (!disk) throw refuse('DISK_NOT_FOUND', `the backup has no disk at position ${input.diskPosition}`, ['diskPosition']);
     mappings.diskPosition = input.diskPosition;
-    quotaBytes = disk.sizeBytes;
   }
 
   const instance = await em.findOne(Instance, { id: backup.instance.id });
@@ -114,7 +115,6 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
     em,
     {
       type: 'RESTORE',
-      quotaBytes,
       cloud: backup.cloud,
       project,
       instance: backup.instance,

@@ -1,7 +1,7 @@
 // Task, Backup, BackupDisk and Restore as GraphQL types, with enums and the subscription
 // payloads (TaskProgress, QuotaAlert). References load through the scoped, batched loaders.
 import * as E from '../../db/entities/index.ts';
-import { etaSeconds, type QuotaAlertEvent, type TaskEvent } from '../../events/channels.ts';
+import type { QuotaAlertEvent, TaskEvent } from '../../events/channels.ts';
 import { builder } from '../builder.ts';
 import {
   AvailabilityZoneRef, BackupDestinationRef, BackupDiskRef, BackupRef, CloudRef, DataMoverRef, InstanceRef, PolicyRef,
@@ -17,6 +17,11 @@ export const TaskStateEnum = builder.enumType('TaskState', { values: E.TaskState
 export const BackupTypeEnum = builder.enumType('BackupType', { values: E.BackupTypes });
 export const BackupStateEnum = builder.enumType('BackupState', { values: E.BackupStates });
 
+/** Seconds left at the current rate, when it can be told. */
+export function etaSeconds(bytesDone: bigint, bytesTotal: bigint, rate: number | null | undefined): number | null {
+  if (!rate || rate <= 0 || bytesTotal <= bytesDone) return null;
+  return Number(bytesTotal - bytesDone) / rate;
+}
 
 function progressOf(task: Pick<E.Task, 'state' | 'bytesDone' | 'bytesTotal'>): number {
   if (task.state === 'SUCCEEDED') return 1;
@@ -42,7 +47,7 @@ builder.loadableNode(TaskRef, {
     bytesDone: t.field({ type: 'Bytes', resolve: (task) => task.bytesDone }),
     bytesTotal: t.field({ type: 'Bytes', resolve: (task) => task.bytesTotal }),
     rate: t.float({ nullable: true, description: 'Bytes per second, as last reported', resolve: (task) => task.rate ?? null }),
-    eta: t.float({ nullable: true, description: 'Seconds to go at the current rate', resolve: (task) => (task.state === 'RUNNING' ? etaSeconds(task.bytesDone, task.bytesTotal, task.rate) : null) }),
+    eta: t.float({ nullable: true, description: 'Seconds to go at the current rate', resolve: (task) => etaSeconds(task.bytesDone, task.bytesTotal, task.rate) }),
     attempt: t.exposeInt('attempt'),
     cancelRequested: t.exposeBoolean('cancelRequested'),
     createdAt: t.field({ type: 'DateTime', resolve: (task) => task.createdAt }),

@@ -1,0 +1,108 @@
+// What we ask libvirt and qemu-img on a hypervisor: the domain of a Nova instance, its disks,
+// their QCOW2 chains and the extents a chain or a single layer holds.
+import { StrategyError, type Extent } from '../disk-source.ts';
+import type { HypervisorConnection } from './connection.ts';
+
+export interface DomainDisk {
+  /** Target device, e.g. "vda". */
+  target: string;
+  /** Active (top) image of the disk. */
+  source: string;
+}
+
+export interface ChainLayer {
+  filename: string;
+  format: string;
+  virtualSize: number;
+  backingFilename: string | null;
+}
+
+export interface MapEntry extends Extent {
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+}
+
+export class Libvirt {
+  constructor(
+    private conn: HypervisorConnection,
+    private uri = 'qemu:///system',
+  ) {}
+
+  virsh(...args: string[]): string[] {
+    return ['virsh', '-q', '-c', this.uri, ...args];
+  }
+
+  /** The libvirt domain name of a Nova instance (Nova sets the domain UUID to the instance UUID). */
+  async domainName(novaUuid: string): Promise<string> {
+    const r = await this.conn.exec(this.virsh('domname', novaUuid));
+    if (r.code !== 0) {
+      throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain with UUID ${novaUuid} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
+    }
+    return r.stdout.toString().trim();
+  }
+
+  /** File-backed disks (Nova root and ephemeral disks); cdroms, RBD and block devices are skipped. */
+  async disks(domain: string): Promise<DomainDisk[]> {
+    const out = await this.conn.run(this.virsh('domblklist', domain, '--details'), 'DOMAIN_QUERY_FAILED');
+    const disks: DomainDisk[] = [];
+    for (const line of out.split('\n')) {
+      const [type, device, target, ...rest] = line.trim().split(/\s+/);
+      const source = rest.join(' ');
+      if (type === 'file' && device === 'disk' && source && source !== '-') disks.push({ target, source });
+    }
+    return disks;
+  }
+
+  async chain(image: string): Promise<ChainLayer[]> {
+    const out = await this.conn.run(['qemu-img', 'info', '--backing-chain', '--output=json', '-U', image], 'CHAIN_QUERY_FAILED');
+    const infos = JSON.parse(out) as Array<Record<string, unknown>>;
+    return infos.map((i) => ({
+      filename: String(i['filename']),
+      format: String(i['format']),
+      virtualSize: Number(i['virtual-size']),
+      backingFilename: (i['full-backing-filename'] as string | undefined) ?? (i['backing-filename'] as string | undefined) ?? null,
+    }));
+  }
+
+  /** Map of the whole chain under `image` (flat disk view). */
+  mapChain(image: string): Promise<MapEntry[]> {
+    return this.map(image);
+  }
+
+  /** Map of what one qcow2 layer holds itself: the backing is cut off. */
+  mapLayer(image: string): Promise<MapEntry[]> {
+    const spec = { driver: 'qcow2', backing: null, file: { driver: 'file', filename: image } };
+    return this.map(`json:${JSON.stringify(spec)}`);
+  }
+
+  private async map(spec: string): Promise<MapEntry[]> {
+    const out = await this.conn.run(['qemu-img', 'map', '--output=json', '-U', spec], 'MAP_FAILED');
+    return (JSON.parse(out) as Array<Record<string, unknown>>).map((e) => ({
+      offset: Number(e['start']),
+      length: Number(e['length']),
+      depth: Number(e['depth']),
+      present: e['present'] !== false,
+      zero: e['zero'] === true,
+      data: e['data'] === true,
+    }));
+  }
+
+  /** True when a QEMU guest agent answers (then snapshots are quiesced). */
+  async guestAgentAnswers(domain: string): Promise<boolean> {
+    const r = await this.conn.exec(this.virsh('qemu-agent-command', domain, '{"execute":"guest-ping"}', '--timeout', '2'));
+    return r.code === 0;
+  }
+}
+
+/** Merge adjacent extents of the same kind (qemu-img map splits at cluster/layer boundaries). */
+export function coalesce<T extends Extent>(entries: T[], same: (a: T, b: T) => boolean = () => true): T[] {
+  const out: T[] = [];
+  for (const e of entries) {
+    const last = out[out.length - 1];
+    if (last && last.offset + last.length === e.offset && same(last, e)) last.length += e.length;
+    else out.push({ ...e });
+  }
+  return out;
+}
