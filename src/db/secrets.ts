@@ -1,7 +1,7 @@
 // Secrets at rest (cloud passwords, SSH passwords, Ceph keyrings, S3/Swift keys, signing keys):
 // AES-256-GCM under the master key, stored as "v1:<base64 nonce|tag|ciphertext>". The master
 // key comes from STRONGBOX_MASTER_KEY or is generated into the data folder on first start.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Sealed } from './entities/base.ts';
@@ -29,6 +29,12 @@ export class SecretBox {
   constructor(masterKey: Buffer) {
     if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
     this.#key = masterKey;
+  }
+
+  /** A 32-byte key for one purpose, derived (HKDF-SHA256) from the master key, so the master key
+   *  itself never leaves this box. E.g. the key that opens the destinations' repository key files. */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `strongbox:${purpose}`, 32));
   }
 
   seal(plain: string): Sealed {

@@ -1,10 +1,14 @@
 // What each task type does on a data mover.
 import type { Services } from '../services.ts';
+import { backupExecutor } from './backup/backup-executor.ts';
+import { restoreExecutor } from './backup/restore-executor.ts';
 import { inventorySyncExecutor } from './inventory/executor.ts';
 import type { Executors } from './task-runner.ts';
 
 export function executors(services: Services): Executors {
   return {
     INVENTORY_SYNC: inventorySyncExecutor(services),
+    BACKUP: backupExecutor({ secrets: services.secrets }),
+    RESTORE: restoreExecutor({ secrets: services.secrets }),
   };
 }
