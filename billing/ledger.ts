@@ -254,3 +254,13 @@ export async function rebuildDailyRollups(em: EntityManager, upTo: Date = new Da
     await closeWeeks(tx, upTo);
   });
 }
+
+/** The ledger as the engine sees it: told when a backup becomes available or is deleted. */
+export const usageLedger = {
+  async backupCompleted(em: EntityManager, backup: Backup): Promise<void> {
+    await recordBackupCompleted(em, usageFromBackup(backup));
+  },
+  async backupDeleted(em: EntityManager, backupId: string, at: Date): Promise<void> {
+    await recordBackupDeleted(em, backupId, at);
+  },
+};

@@ -6,6 +6,8 @@ import { openOrm, systemFork, type Orm } from './db/orm.ts';
 import { loadMasterKey, SecretBox } from './db/secrets.ts';
 import { TokenService } from './auth/tokens.ts';
 import { PgPubSub } from './events/pubsub.ts';
+import type { UsageRecorder } from './engine/usage.ts';
+import { usageLedger } from '../billing/ledger.ts';
 
 export type Services = {
   config: Config;
@@ -15,6 +17,8 @@ export type Services = {
   tokens: TokenService;
   /** Cross-process events (LISTEN/NOTIFY on the same database). */
   pubsub: PgPubSub;
+  /** The usage ledger billing reports read (see billing/ledger.ts). */
+  usage: UsageRecorder;
   close(): Promise<void>;
 };
 
@@ -32,7 +36,7 @@ export function buildServices(config: Config, databaseUrl: string, orm: Orm, onC
     await pubsub.close();
     await onClose();
   };
-  return { config, databaseUrl, orm, secrets, tokens, pubsub, close };
+  return { config, databaseUrl, orm, secrets, tokens, pubsub, usage: usageLedger, close };
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */

@@ -8,7 +8,7 @@ import type { Executors } from './task-runner.ts';
 export function executors(services: Services): Executors {
   return {
     INVENTORY_SYNC: inventorySyncExecutor(services),
-    BACKUP: backupExecutor({ secrets: services.secrets }),
+    BACKUP: backupExecutor({ secrets: services.secrets, usage: services.usage }),
     RESTORE: restoreExecutor({ secrets: services.secrets }),
   };
 }

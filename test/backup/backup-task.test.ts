@@ -19,6 +19,7 @@ import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { cleanOrphans } from '../../src/engine/strategies/disk-attachment/janitor.ts';
 import { TASK_TAG } from '../../src/engine/strategies/disk-attachment/proxy-disks.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
+import { usageLedger } from '../../billing/ledger.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
 
@@ -52,7 +53,7 @@ beforeAll(async () => {
   await syncInventory({ orm, secrets }, cloud.id);
   web1 = await systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers['web-1']! }, { filters: false });
 
-  const deps = { secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 } };
+  const deps = { secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 }, usage: usageLedger };
   const executors = { BACKUP: backupExecutor(deps), RESTORE: restoreExecutor(deps) };
   mover = await startDataMover({ orm, databaseUrl: db.url, executors, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: 'backup-mover' });
 });
@@ -115,6 +116,9 @@ describe('BACKUP task (disk attachment, simulator)', () => {
     first = await em.findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
     expect(task.backup?.id).toBe(first.id);
     expect(first).toMatchObject({ state: 'AVAILABLE', type: 'FULL' });
+    // The usage ledger billing reads has the backup, with its figures, from its completion.
+    const [usage] = await em.execute(`select stored_bytes::text, front_end_bytes::text, completed_at, deleted_at from usage_interval where backup_id = ?`, [first.id]);
+    expect(usage).toMatchObject({ stored_bytes: String(first.storedBytes), front_end_bytes: String(first.frontEndBytes), deleted_at: null });
     expect(first.completedAt).toBeInstanceOf(Date);
     expect(first.durationSeconds).toBeGreaterThan(0);
     expect(first.frontEndBytes).toBe(2n * BigInt(t.sim.gibBytes)); // two 1 "GiB" volumes (4 MiB here)

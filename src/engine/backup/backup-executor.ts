@@ -8,6 +8,7 @@
 // and by the janitor at the start of the next backup on the cloud if this process died.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Backup, BackupDisk, BackupDestination, Cloud, DataMover, Instance, Volume, type Task } from '../../db/entities/index.ts';
+import type { UsageRecorder } from '../usage.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import type { HttpOptions, ServiceClients, WaitOptions } from '../../openstack/index.ts';
 import { connectCloud } from '../openstack-connection.ts';
@@ -20,6 +21,8 @@ import { openDestinationRepository } from './destination-repository.ts';
 
 export type BackupExecutorDeps = {
   secrets: SecretBox;
+  /** The usage ledger, told when a backup becomes available. */
+  usage?: UsageRecorder;
   http?: HttpOptions;
   /** Polling of OpenStack resources (tests shorten it). */
   wait?: Omit<WaitOptions, 'signal'>;
@@ -94,6 +97,7 @@ export function backupExecutor(deps: BackupExecutorDeps) {
       const errors = await proxy.cleanup();
       if (errors.length) throw new BackupTaskError(`backup stored, but cleanup failed: ${errors.map((e) => e.message).join('; ')}`);
       await complete(em, backup, instance, metadata, result, (Date.now() - started) / 1000);
+      await deps.usage?.backupCompleted(em, backup);
       return { backupId: backup.id };
     } catch (e) {
       failure = e;
