@@ -16,7 +16,9 @@ export async function run(args: string[]) {
   const demoCloud = demo ? await startDemo(args, config.dataDir) : undefined;
   const setup = demoCloud ? await (await import('./demo/demo-setup.ts')).ensureDemoSetup(services, demoCloud) : undefined;
   const server = await listen(services, config.host, config.port);
-  const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover: {} });
+  // In the demo, tasks of the demo cloud go to its node configuration (its proxy VM).
+  const dataMover = setup ? { nodeConfiguration: (await import('./demo/demo-setup.ts')).DEMO_NODE_CONFIGURATION } : {};
+  const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover });
   process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
   if (demoCloud && setup) process.stdout.write((await import('./demo/banner.ts')).demoBanner(server.url, demoCloud, setup));
   const stop = async () => {

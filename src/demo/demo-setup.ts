@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServiceAccount, rotateSecret, type Credentials } from '../auth/service-accounts.ts';
-import { AuditEntry, BackupDestination, Cloud, CloudAuthDomain, Policy, ServiceAccount, Task } from '../db/entities/index.ts';
+import { AuditEntry, BackupDestination, Cloud, CloudAuthDomain, Policy, ServiceAccount, Task, NodeConfiguration } from '../db/entities/index.ts';
 import { systemFork } from '../db/orm.ts';
 import { createCloud, setAuthDomains, type AuthDomainInput } from '../engine/clouds.ts';
 import { createTask } from '../engine/tasks/tasks.ts';
@@ -33,6 +33,9 @@ export type DemoSetup = {
 function audit(em: EntityManager, action: string, objectType: string, objectId: string, details: Record<string, unknown>) {
   em.create(AuditEntry, { accountName: 'serve --demo', action, objectType, objectId, details });
 }
+
+/** The node configuration `serve --demo` runs its data mover for. */
+export const DEMO_NODE_CONFIGURATION = 'demo-proxy';
 
 export async function ensureDemoSetup(services: Services, demo: DemoCloud): Promise<DemoSetup> {
   const dataDir = services.config.dataDir;
@@ -61,6 +64,14 @@ export async function ensureDemoSetup(services: Services, demo: DemoCloud): Prom
       em.assign(cloud, { keystoneUrl: demo.keystoneUrl, region: demo.region });
       await setAuthDomains(em, seal, cloud, authDomains, await em.find(CloudAuthDomain, { cloud: cloud.id }));
     }
+
+    // The proxy VM the data mover reads attached volumes through: the simulator's
+    // `sb-backup-proxy`, in a node configuration that serves the whole demo cloud.
+    let nodeConfiguration = await em.findOne(NodeConfiguration, { name: DEMO_NODE_CONFIGURATION });
+    if (!nodeConfiguration) nodeConfiguration = em.create(NodeConfiguration, { name: DEMO_NODE_CONFIGURATION, concurrentTasks: 2 });
+    em.assign(nodeConfiguration, { proxyServerId: demo.seed.proxyServerId, cloud });
+    cloud.nodeConfiguration = nodeConfiguration;
+    await em.flush();
 
     // The default destination: a repository folder under the data folder.
     let destination = await em.findOne(BackupDestination, { name: DEMO_DESTINATION });

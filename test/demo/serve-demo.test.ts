@@ -74,11 +74,11 @@ async function token(s: Serve): Promise<string> {
   return (await res.json()).access_token;
 }
 
-async function gql(s: Serve, tok: string, query: string): Promise<any> {
+async function gql(s: Serve, tok: string, query: string, variables?: Record<string, unknown>): Promise<any> {
   const res = await fetch(`${s.base}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
-    body: JSON.stringify({ query }),
+    body: JSON.stringify({ query, variables }),
   });
   const body = await res.json();
   expect(body.errors).toBeUndefined();
@@ -91,7 +91,7 @@ const CATALOG = `{
   policies(first: 10) { totalCount edges { node { name } } }
   serviceAccounts(first: 10) { edges { node { name role } } }
 }`;
-const INSTANCES = `{ instances(first: 50) { totalCount edges { node { externalId name present volumes { name externalId sizeBytes } } } } }`;
+const INSTANCES = `{ instances(first: 50) { totalCount edges { node { id externalId name present volumes { name externalId sizeBytes } } } } }`;
 const SYNCS = `{ tasks(first: 20) { edges { node { type state error } } } }`;
 
 async function syncsDone(s: Serve, tok: string, count: number) {
@@ -161,6 +161,18 @@ describe('serve --demo', () => {
       { name: 'sb-backup-proxy', present: true, volumes: [] },
       { name: 'web-1', present: true, volumes: ['web-1-data', 'web-1-root'] },
     ]);
+
+    // Press backup: the demo's data mover backs web-1 up through the proxy VM into the demo destination.
+    const web1 = instances.instances.edges.find((e: any) => e.node.name === 'web-1').node;
+    const started = await gql(s, tok, `mutation($i: ID!) { startBackup(input: {instanceId: $i}) { task { id } userErrors { code message } } }`, { i: web1.id });
+    expect(started.startBackup.userErrors).toEqual([]);
+    const task = await until('the backup to finish', async () => {
+      const t = (await gql(s, tok, `query($id: ID!) { node(id: $id) { ... on Task { state error progress backup { state frontEndBytes storedBytes disks { name } } } } }`, { id: started.startBackup.task.id })).node;
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.state) ? t : undefined;
+    });
+    expect(task).toMatchObject({ state: 'SUCCEEDED', error: null, progress: 1, backup: { state: 'AVAILABLE' } });
+    expect(task.backup.disks.map((d: any) => d.name).sort()).toEqual(['web-1-data', 'web-1-root']);
+    expect(Number(task.backup.storedBytes)).toBeGreaterThan(0);
     await stopServe(s);
   });
 
