@@ -4,7 +4,7 @@
 // a new scoped EntityManager fork and new loaders — so no event shows stale or foreign data.
 import { initContextCache } from '@pothos/core';
 import { GraphQLError } from 'graphql';
-import { viewerForAccount } from '../../auth/viewer.ts';
+import { viewerForAccount, type Viewer } from '../../auth/viewer.ts';
 import * as E from '../../db/entities/index.ts';
 import { systemFork } from '../../db/orm.ts';
 import { Channels, type QuotaAlertEvent, type TaskEvent } from '../../events/channels.ts';
@@ -20,14 +20,51 @@ builder.subscriptionType({});
 
 const BUFFER = 50;
 
+/**
+ * The account re-read for one event, shared by every subscriber of that event in the process
+ * (the pub/sub hands them all the same event object): with a thousand subscribers of one
+ * account, an event reads the account once, not a thousand times. The next event reads it
+ * again, so disabling an account or rotating its secret still takes effect at once.
+ */
+const accountOfEvent = new WeakMap<object, Map<string, Promise<Viewer | null>>>();
+
+function recheckAccount(ctx: Context, event: object, accountId: string, generation: number | undefined): Promise<Viewer | null> {
+  let checks = accountOfEvent.get(event);
+  if (!checks) accountOfEvent.set(event, (checks = new Map()));
+  const key = `${accountId}:${generation ?? ''}`;
+  let viewer = checks.get(key);
+  if (!viewer) {
+    viewer = viewerForAccount(systemFork(ctx.services.orm), accountId, generation);
+    checks.set(key, viewer);
+  }
+  return viewer;
+}
+
+/**
+ * The task row behind one event, read once for all the process's subscribers of that event
+ * (the pub/sub hands every local subscriber the same event object). Each subscriber still
+ * checks the row's project against its own scope before it sees it.
+ */
+const taskOfEvent = new WeakMap<TaskEvent, Promise<E.Task | null>>();
+
+async function sharedTask(ctx: Context, event: TaskEvent): Promise<E.Task | null> {
+  let row = taskOfEvent.get(event);
+  if (!row) {
+    row = systemFork(ctx.services.orm).findOne(E.Task, event.taskId);
+    taskOfEvent.set(event, row);
+  }
+  const task = await row;
+  return task && inScope(ctx, task.project?.id ?? null) ? task : null;
+}
+
 /** A fresh context for the next event, in place (the subscription holds on to this object). */
-async function refreshContext(ctx: Context): Promise<void> {
+async function refreshContext(ctx: Context, event: object): Promise<void> {
   // A token's expiry (when the viewer carries it) ends the subscription like a disabled account.
   const expiresAt = (ctx.viewer as { expiresAt?: Date } | null)?.expiresAt;
   const expired = expiresAt !== undefined && expiresAt.getTime() <= Date.now();
   // Re-read the account: disabled, secret rotated or projects changed take effect at once.
-  const viewer = ctx.viewer && !expired ? await viewerForAccount(systemFork(ctx.services.orm), ctx.viewer.accountId, ctx.viewer.tokenGeneration) : null;
-  if (viewer && expiresAt) Object.assign(viewer, { expiresAt });
+  const checked = ctx.viewer && !expired ? await recheckAccount(ctx, event, ctx.viewer.accountId, ctx.viewer.tokenGeneration) : null;
+  const viewer = checked ? { ...checked, ...(expiresAt ? { expiresAt } : {}) } : null;
   if (!viewer) throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
   const fresh = createContext(ctx.services, viewer);
   ctx.viewer = fresh.viewer;
@@ -55,7 +92,7 @@ async function eventStream<T, R>(ctx: Context, channel: string, filter: (e: T) =
         const r = await source.next();
         if (r.done) break;
         try {
-          await refreshContext(ctx);
+          await refreshContext(ctx, r.value as object);
           const value = await resolve(r.value);
           if (value !== null) return { value, done: false };
         } catch (e) {
@@ -97,7 +134,7 @@ builder.subscriptionFields((t) => ({
         Channels.task,
         (e) => e.taskId === taskId.id && inScope(ctx, e.projectId),
         async (event) => {
-          const task = await loadById(ctx, E.Task, event.taskId);
+          const task = await sharedTask(ctx, event);
           return task ? { event, task } : null;
         },
       );
@@ -116,7 +153,7 @@ builder.subscriptionFields((t) => ({
         ctx,
         Channels.task,
         (e) => e.kind !== 'PROGRESS' && (!projectId || e.projectId === projectId.id) && inScope(ctx, e.projectId),
-        (event) => loadById(ctx, E.Task, event.taskId),
+        (event) => sharedTask(ctx, event),
       );
     },
     resolve: (task: E.Task | Error) => payload(task),
