@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Backup, BackupDestination, Cloud, Restore, CloudAuthDomain, Instance, NodeConfiguration, Task,
+  Backup, BackupDestination, Cloud, Restore, CloudAuthDomain, Instance, NodeConfiguration, Task, Policy,
 } from '../../src/db/entities/index.ts';
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
@@ -67,11 +67,11 @@ afterAll(async () => {
 
 // Tasks are created as the API's startBackup/startRestore create them: createTask (quota
 // admission, audit, Restore row, queue job in the same transaction).
-async function queueBackup(maxAttempts = 1, instance = web1): Promise<string> {
+async function queueBackup(maxAttempts = 1, instance = web1, policy?: Policy): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
     const task = await createTask(tx as never, {
       type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: instance.project, instance, destination: tx.getReference(BackupDestination, destinationId),
-      maxAttempts, priority: 60, params: { type: 'AUTO' },
+      maxAttempts, priority: 60, params: { type: 'AUTO' }, policy: policy ? tx.getReference(Policy, policy.id) : undefined,
     }, null);
     return task.id;
   });
@@ -161,6 +161,19 @@ describe('BACKUP task (disk attachment, simulator)', () => {
     expect(second.frontEndBytes).toBe(first.frontEndBytes);
     // One 64 KiB chunk changed, plus manifests and the record.
     expect(second.storedBytes * 10n).toBeLessThan(first.storedBytes);
+  });
+
+  it("takes a full backup once the policy's fullEvery incrementals followed the last full one", async () => {
+    const em = systemFork(orm);
+    const policy = em.create(Policy, { name: 'full-after-one', fullEvery: 1 });
+    await em.flush();
+    const task = await finished(await queueBackup(1, web1, policy));
+    expect(task.state).toBe('SUCCEEDED');
+    const third = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { filters: false });
+    expect(third).toMatchObject({ state: 'AVAILABLE', type: 'FULL', parent: null });
+    const next = await systemFork(orm).findOneOrFail(Backup, { task: (await finished(await queueBackup(1, web1, policy))).id }, { filters: false });
+    expect(next).toMatchObject({ type: 'INCREMENTAL' });
+    expect(next.parent?.id).toBe(third.id);
   });
 
   it('restores the first backup as a new server whose volumes hold the bytes of backup time', async () => {

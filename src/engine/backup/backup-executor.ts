@@ -7,7 +7,7 @@
 // OpenStack leftovers are removed in `finally` — on success, failure and cancellation alike —
 // and by the janitor at the start of the next backup on the cloud if this process died.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Backup, BackupDisk, BackupDestination, Cloud, DataMover, Instance, Volume, type Task } from '../../db/entities/index.ts';
+import { Backup, BackupDisk, BackupDestination, Cloud, DataMover, Instance, Policy, Volume, type Task } from '../../db/entities/index.ts';
 import type { UsageRecorder } from '../usage.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import type { HttpOptions, ServiceClients, WaitOptions } from '../../openstack/index.ts';
@@ -132,13 +132,27 @@ async function backupRow(em: EntityManager, task: Task, instance: Instance, dest
   return backup;
 }
 
+/** FULL asked for, or AUTO with the policy's `fullEvery` incrementals done since the last full. */
+async function fullIsDue(ctx: TaskContext, backup: Backup, destination: BackupDestination): Promise<boolean> {
+  const type = ctx.task.params?.type;
+  if (type === 'FULL') return true;
+  if (type === 'INCREMENTAL' || !ctx.task.policy) return false;
+  const policy = await ctx.em.findOneOrFail(Policy, ctx.task.policy.id, { filters: false });
+  const chain = { instance: backup.instance.id, destination: destination.id, state: 'AVAILABLE' as const, id: { $ne: backup.id } };
+  const lastFull = await ctx.em.findOne(Backup, { ...chain, type: 'FULL' }, { orderBy: { completedAt: 'desc' }, filters: false });
+  if (!lastFull) return false; // the first backup has no parent anyway
+  const since = await ctx.em.count(Backup, { ...chain, type: 'INCREMENTAL', completedAt: { $gt: lastFull.completedAt } }, { filters: false });
+  return since >= policy.fullEvery;
+}
+
 async function store(
   ctx: TaskContext, deps: BackupExecutorDeps, destination: BackupDestination, backup: Backup, metadata: InstanceMetadata, sources: FileDiskSource[],
 ): Promise<BackupResult & { parent: Backup | null }> {
   // The last good backup of this instance in this destination: its record is the parent (dedup
   // against the whole repository happens anyway; the parent names the chain for the record).
-  // An explicit FULL (startBackup type) starts a new chain: no parent recorded.
-  const parent = ctx.task.params?.type === 'FULL' ? null : await ctx.em.findOne(
+  // An explicit FULL (startBackup type) starts a new chain: no parent recorded; so does AUTO
+  // once the policy's `fullEvery` incrementals followed the last full one.
+  const parent = (await fullIsDue(ctx, backup, destination)) ? null : await ctx.em.findOne(
     Backup,
     { instance: backup.instance.id, destination: destination.id, state: 'AVAILABLE', repositoryBackupId: { $ne: null }, id: { $ne: backup.id } },
     { orderBy: { completedAt: 'desc' }, filters: false },

@@ -2,8 +2,8 @@
 // on a dedicated connection). Each tick the leader
 //   1. hands back the jobs of data movers that stopped heartbeating (their lease expired),
 //   2. fails queued tasks whose start window has passed,
-//   3. creates the tasks of policies' scheduled runs, spread over each run's window, and
-//   4. queues the daily prune of each policy's destination (retention).
+//   3. creates the tasks of policies' scheduled runs, spread over each run's window.
+// Retention (a daily PRUNE task per policy) waits for its executor; none is queued yet.
 // Every created task carries a unique schedule key, so two leaders in a row never create one twice.
 import pg from 'pg';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -35,7 +35,7 @@ export type SchedulerOptions = {
 };
 
 export type RunningScheduler = { isLeader(): boolean; tick(): Promise<TickReport>; stop(): Promise<void> };
-export type TickReport = { released: number; expired: number; created: number; prunes: number };
+export type TickReport = { released: number; expired: number; created: number };
 
 export async function startScheduler(opts: SchedulerOptions): Promise<RunningScheduler> {
   const now = opts.now ?? (() => new Date());
@@ -66,16 +66,14 @@ export async function startScheduler(opts: SchedulerOptions): Promise<RunningSch
   }
 
   async function tickOnce(): Promise<TickReport> {
-    const report: TickReport = { released: 0, expired: 0, created: 0, prunes: 0 };
+    const report: TickReport = { released: 0, expired: 0, created: 0 };
     if (!(await tryLead())) return report;
     const t = now();
     report.released = await releaseDeadMovers(opts.orm, t, opts.leaseMs ?? LEASE_MS);
     report.expired = await failExpired(opts, t);
     const from = lastTick;
     const to = new Date(t.getTime() + (opts.lookaheadMs ?? 60_000));
-    const created = await createScheduledTasks(opts, from, to, t);
-    report.created = created.backups;
-    report.prunes = created.prunes;
+    report.created = await createScheduledTasks(opts, from, to, t);
     lastTick = to;
     return report;
   }
@@ -134,7 +132,6 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
   const em = systemFork(opts.orm);
   const policies = await em.find(Policy, { enabled: true });
   let backups = 0;
-  let prunes = 0;
   for (const policy of policies) {
     const runs = policy.schedules.flatMap((s) => plannedRuns(s, from, to)).filter((r) => r.windowEnd > t);
     if (runs.length === 0) continue;
@@ -171,21 +168,8 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
         if (created) backups++;
       }
     }
-    // Retention: one prune per policy and day, after the day's first run.
-    if (policy.destination) {
-      const day = runs[0]!.at.toISOString().slice(0, 10);
-      const scheduleKey = `prune:${policy.id}:${day}`;
-      const created = await em.fork().transactional(async (tx) => {
-        if (await tx.count(Task, { scheduleKey })) return null;
-        return createTask(tx as never, {
-          type: 'PRUNE', policy, destination: policy.destination, priority: 10, scheduleKey, notBefore: runs[0]!.windowEnd,
-          params: { retention: policy.retention },
-        }, null);
-      }).catch(alreadyCreated);
-      if (created) prunes++;
-    }
   }
-  return { backups, prunes };
+  return backups;
 }
 
 /** Another leader (just before a change of leadership) created it first: nothing to do. */
