@@ -8,7 +8,7 @@ import { AuditEntry } from '../../db/entities/index.ts';
 import type { ReadableEntity } from '../access.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { parseGlobalId, scopedLoad } from '../node.ts';
+import { parseGlobalId, scopedLoad, toGlobalId } from '../node.ts';
 import { UserErrorException, UserErrorRef, type UserError } from '../user-errors.ts';
 
 export { z };
@@ -117,6 +117,27 @@ export const DeletePayload = builder.objectRef<{ deletedId?: string; userErrors:
 export const DeleteInput = builder.inputType('DeleteInput', {
   fields: (t) => ({ id: t.id({ required: true }) }),
 });
+
+/** `<field>(input: {id})`: deletes one named configuration object (ADMIN), audited. */
+export function deleteMutation<T extends { id: string; name: string }>(field: string, entity: EntityClass<T>, typename: ReadableEntity, description?: string) {
+  builder.mutationField(field, (t) =>
+    t.field({
+      type: DeletePayload,
+      description,
+      authScopes: { can: 'config:write' },
+      args: { input: t.arg({ type: DeleteInput, required: true }) },
+      resolve: (_root, { input }, ctx) =>
+        mutate(ctx, async (em) => {
+          const row = await loadRef(em, ctx, entity, typename, input.id, ['id']);
+          await em.nativeDelete(entity, { id: row.id } as never);
+          return {
+            result: { deletedId: toGlobalId(typename, row.id) },
+            audit: { action: field, objectType: typename, objectId: row.id, details: { name: row.name } },
+          };
+        }),
+    }),
+  );
+}
 
 // Common field rules.
 export const name = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');

@@ -7,11 +7,11 @@ import {
 import { builder } from '../builder.ts';
 import { VisibilityEnum } from '../clouds.ts';
 import type { Context } from '../context.ts';
-import { pivotIds, toGlobalId } from '../node.ts';
+import { pivotIds } from '../node.ts';
 import { QuotaActionEnum, QuotaMeasureEnum, QuotaScopeEnum } from '../quotas.ts';
 import { PolicyRef, QuotaRef } from '../refs.ts';
 import { UserErrorException } from '../user-errors.ts';
-import { DeleteInput, DeletePayload, idList, loadRef, loadRefs, mutate, name, payload, validate, z } from './common.ts';
+import { idList, loadRef, loadRefs, mutate, name, payload, validate, z, deleteMutation } from './common.ts';
 
 /** Configuration writes: the `config:write` action of src/auth/policy.ts (ADMIN). */
 const ADMIN = { can: 'config:write' as const };
@@ -193,20 +193,7 @@ builder.mutationField('policyUpdate', (t) =>
   }),
 );
 
-builder.mutationField('policyDelete', (t) =>
-  t.field({
-    type: DeletePayload,
-    description: 'Deletes a policy; its instances and backups keep existing without it',
-    authScopes: ADMIN,
-    args: { input: t.arg({ type: DeleteInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      mutate(ctx, async (em) => {
-        const p = await loadRef(em, ctx, Policy, 'Policy', input.id, ['id']);
-        await em.nativeDelete(Policy, { id: p.id });
-        return { result: { deletedId: toGlobalId('Policy', p.id) }, audit: { action: 'policyDelete', objectType: 'Policy', objectId: p.id, details: { name: p.name } } };
-      }),
-  }),
-);
+deleteMutation('policyDelete', Policy, 'Policy', 'Deletes a policy; its instances and backups keep existing without it');
 
 const PolicyAssignInput = builder.inputType('PolicyAssignInput', {
   fields: (t) => ({
@@ -323,19 +310,7 @@ builder.mutationField('quotaUpdate', (t) =>
   }),
 );
 
-builder.mutationField('quotaDelete', (t) =>
-  t.field({
-    type: DeletePayload,
-    authScopes: ADMIN,
-    args: { input: t.arg({ type: DeleteInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      mutate(ctx, async (em) => {
-        const q = await loadRef(em, ctx, Quota, 'Quota', input.id, ['id']);
-        await em.nativeDelete(Quota, { id: q.id });
-        return { result: { deletedId: toGlobalId('Quota', q.id) }, audit: { action: 'quotaDelete', objectType: 'Quota', objectId: q.id, details: { name: q.name } } };
-      }),
-  }),
-);
+deleteMutation('quotaDelete', Quota, 'Quota');
 
 const QuotaAssignInput = builder.inputType('QuotaAssignInput', {
   fields: (t) => ({

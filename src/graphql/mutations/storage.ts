@@ -2,10 +2,10 @@
 // configurations.
 import { Cloud, NodeConfiguration, PoolStrategies, StorageProvider } from '../../db/entities/index.ts';
 import { builder } from '../builder.ts';
-import { toGlobalId } from '../node.ts';
+
 import { NodeConfigurationRef, StorageProviderRef } from '../refs.ts';
 import { PoolStrategyEnum } from '../storage-providers.ts';
-import { DeleteInput, DeletePayload, loadRef, mutate, name, payload, secret, shortText, validate, z } from './common.ts';
+import { loadRef, mutate, name, payload, secret, shortText, validate, z, deleteMutation } from './common.ts';
 
 /** Configuration writes: the `config:write` action of src/auth/policy.ts (ADMIN). */
 const ADMIN = { can: 'config:write' as const };
@@ -105,19 +105,7 @@ builder.mutationField('storageProviderUpdate', (t) =>
   }),
 );
 
-builder.mutationField('storageProviderDelete', (t) =>
-  t.field({
-    type: DeletePayload,
-    authScopes: ADMIN,
-    args: { input: t.arg({ type: DeleteInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      mutate(ctx, async (em) => {
-        const sp = await loadRef(em, ctx, StorageProvider, 'StorageProvider', input.id, ['id']);
-        await em.nativeDelete(StorageProvider, { id: sp.id });
-        return { result: { deletedId: toGlobalId('StorageProvider', sp.id) }, audit: { action: 'storageProviderDelete', objectType: 'StorageProvider', objectId: sp.id, details: { name: sp.name } } };
-      }),
-  }),
-);
+deleteMutation('storageProviderDelete', StorageProvider, 'StorageProvider');
 
 // --- node configurations -----------------------------------------------------------------
 
@@ -197,16 +185,4 @@ builder.mutationField('nodeConfigurationUpdate', (t) =>
   }),
 );
 
-builder.mutationField('nodeConfigurationDelete', (t) =>
-  t.field({
-    type: DeletePayload,
-    authScopes: ADMIN,
-    args: { input: t.arg({ type: DeleteInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      mutate(ctx, async (em) => {
-        const nc = await loadRef(em, ctx, NodeConfiguration, 'NodeConfiguration', input.id, ['id']);
-        await em.nativeDelete(NodeConfiguration, { id: nc.id });
-        return { result: { deletedId: toGlobalId('NodeConfiguration', nc.id) }, audit: { action: 'nodeConfigurationDelete', objectType: 'NodeConfiguration', objectId: nc.id, details: { name: nc.name } } };
-      }),
-  }),
-);
+deleteMutation('nodeConfigurationDelete', NodeConfiguration, 'NodeConfiguration');
