@@ -6,8 +6,9 @@ import type { Task } from '../../db/entities/index.ts';
 import { nodeConfigurationFor } from '../eligibility.ts';
 import { addTaskJob, removeTaskJob } from '../queue.ts';
 
-export async function enqueueTask(em: EntityManager, task: Task): Promise<void> {
-  await addTaskJob(em, task, await nodeConfigurationFor(em, task));
+/** `nodeConfigurationId`: the one serving the task, when the caller already looked it up. */
+export async function enqueueTask(em: EntityManager, task: Task, nodeConfigurationId?: string | null): Promise<void> {
+  await addTaskJob(em, task, nodeConfigurationId === undefined ? await nodeConfigurationFor(em, task) : nodeConfigurationId);
 }
 
 export async function dequeueTask(em: EntityManager, task: Task): Promise<void> {

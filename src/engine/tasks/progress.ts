@@ -141,7 +141,7 @@ export class ProgressReporter {
       { id: this.taskId },
       {
         ...extra,
-        phase: this.phase ?? undefined,
+        phase: this.phase,
         bytesDone: this.bytesDone,
         bytesTotal: this.bytesTotal,
         rate: this.rate() ?? undefined,

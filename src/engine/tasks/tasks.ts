@@ -6,6 +6,7 @@ import { AuditEntry, FinalTaskStates, Restore, Task, type AvailabilityZone, type
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
 import { dequeueTask, enqueueTask } from './enqueue.ts';
+import { mayWrite, nodeConfigurationFor } from '../eligibility.ts';
 import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
 
 /** Who asks (for the audit log); null for the scheduler and other system jobs. */
@@ -14,6 +15,9 @@ export type Actor = { accountId: string; name: string } | null;
 export class TaskError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
+  }
+  static destinationNotWritable() {
+    return new TaskError('DESTINATION_NOT_WRITABLE', "the node configuration serving this instance may not write the backup destination");
   }
   static alreadyFinished(state: TaskState) {
     return new TaskError('TASK_FINISHED', `the task has already finished (${state})`);
@@ -57,7 +61,12 @@ export async function createTask(em: EntityManager, { quotaBytes: givenBytes, ..
   if (restore) em.create(Restore, { ...restore, task, state: 'QUEUED' });
   audit(em, actor, `task.${input.type.toLowerCase()}.start`, task, { params: input.params ?? {} });
   await em.flush();
-  await enqueueTask(em, task);
+  // The data movers that will run it must be allowed to write its destination.
+  const nodeConfigurationId = await nodeConfigurationFor(em, task);
+  if (task.destination && !(await mayWrite(em, nodeConfigurationId, task.destination.id))) {
+    throw TaskError.destinationNotWritable();
+  }
+  await enqueueTask(em, task, nodeConfigurationId);
   await notify(em, Channels.task, taskEvent(task, 'CREATED'));
   return task;
 }
