@@ -56,7 +56,7 @@ install() {
   local policy=/usr/sbin/policy-rc.d created=
   if [ ! -e $policy ]; then printf '#!/bin/sh\nexit 101\n' > $policy; chmod +x $policy; created=1; fi
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends keystone uwsgi-plugin-python3 >&2
-  [ -n "$created" ] && rm -f $policy
+  if [ -n "$created" ]; then rm -f $policy; fi   # a bare `[ ] &&` would end the function with 1 under set -e
 }
 
 configure() {
