@@ -54,6 +54,12 @@ builder.loadableNode(TaskRef, {
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.startedAt ?? null }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.finishedAt ?? null }),
     error: t.string({ nullable: true, resolve: (task) => task.error ?? null }),
+    result: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'What a PRUNE or VERIFY task did or found (backups deleted and bytes freed; verify counts and problems)',
+      resolve: (task) => task.result ?? null,
+    }),
     phaseSeconds: t.field({
       type: [TaskPhaseTimeRef],
       description: 'Time spent per phase',
