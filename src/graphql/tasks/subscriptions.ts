@@ -3,6 +3,7 @@
 // then resolved with a fresh context — the account re-read (disabled → the subscription ends),
 // a new scoped EntityManager fork and new loaders — so no event shows stale or foreign data.
 import { initContextCache } from '@pothos/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { viewerForAccount, type Viewer } from '../../auth/viewer.ts';
 import * as E from '../../db/entities/index.ts';
@@ -57,6 +58,8 @@ async function sharedTask(ctx: Context, event: TaskEvent): Promise<E.Task | null
   return task && inScope(ctx, task.project?.id ?? null) ? task : null;
 }
 
+const progressOfEvent = new WeakMap<TaskEvent, TaskProgressShape>();
+
 /** A fresh context for the next event, in place (the subscription holds on to this object). */
 async function refreshContext(ctx: Context, event: object): Promise<void> {
   // A token's expiry (when the viewer carries it) ends the subscription like a disabled account.
@@ -66,9 +69,19 @@ async function refreshContext(ctx: Context, event: object): Promise<void> {
   const checked = ctx.viewer && !expired ? await recheckAccount(ctx, event, ctx.viewer.accountId, ctx.viewer.tokenGeneration) : null;
   const viewer = checked ? { ...checked, ...(expiresAt ? { expiresAt } : {}) } : null;
   if (!viewer) throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
-  const fresh = createContext(ctx.services, viewer);
-  ctx.viewer = fresh.viewer;
-  ctx.em = fresh.em;
+  ctx.viewer = viewer;
+  // A new scoped EntityManager for this event, forked only if a resolver asks for it: most
+  // events (progress) resolve from the event and the shared task row, and a fork per subscriber
+  // per event was a good part of the delivery cost.
+  let em: EntityManager | undefined;
+  Object.defineProperty(ctx, 'em', {
+    configurable: true,
+    enumerable: true,
+    get: () => (em ??= createContext(ctx.services, viewer).em),
+    set: (value: EntityManager) => {
+      em = value;
+    },
+  });
   Object.assign(ctx, initContextCache());
 }
 
@@ -135,7 +148,11 @@ builder.subscriptionFields((t) => ({
         (e) => e.taskId === taskId.id && inScope(ctx, e.projectId),
         async (event) => {
           const task = await sharedTask(ctx, event);
-          return task ? { event, task } : null;
+          if (!task) return null;
+          // The same payload object for every subscriber of the event (see shared-subscription-results.ts).
+          let shape = progressOfEvent.get(event);
+          if (!shape) progressOfEvent.set(event, (shape = { event, task }));
+          return shape;
         },
       );
     },
