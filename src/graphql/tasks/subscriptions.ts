@@ -1,7 +1,9 @@
 // Live task and quota events, over graphql-ws and SSE alike. Events come through the
 // cross-process pub/sub; each is first filtered on its IDs against the caller's scope (cheap),
 // then resolved with a fresh context — the account re-read (disabled → the subscription ends),
-// a new scoped EntityManager fork and new loaders — so no event shows stale or foreign data.
+// a new scoped EntityManager fork (made only if a resolver needs it) and new loaders — so no
+// event shows stale or foreign data. Subscribers of one event with the same viewer and selection
+// share one execution (src/graphql/shared-subscription-results.ts).
 import { initContextCache } from '@pothos/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
@@ -35,11 +37,24 @@ function recheckAccount(ctx: Context, event: object, accountId: string, generati
   const key = `${accountId}:${generation ?? ''}`;
   let viewer = checks.get(key);
   if (!viewer) {
-    viewer = viewerForAccount(systemFork(ctx.services.orm), accountId, generation);
+    // Events that arrive while a read of the account is in flight share it (it started at most
+    // one query's time before them); the next event after it completes reads again.
+    viewer = accountReadsInFlight.get(key);
+    if (!viewer) {
+      const read = viewerForAccount(systemFork(ctx.services.orm), accountId, generation);
+      accountReadsInFlight.set(key, read);
+      const done = () => {
+        if (accountReadsInFlight.get(key) === read) accountReadsInFlight.delete(key);
+      };
+      read.then(done, done);
+      viewer = read;
+    }
     checks.set(key, viewer);
   }
   return viewer;
 }
+
+const accountReadsInFlight = new Map<string, Promise<Viewer | null>>();
 
 /**
  * The task row behind one event, read once for all the process's subscribers of that event
@@ -147,11 +162,12 @@ builder.subscriptionFields((t) => ({
         Channels.task,
         (e) => e.taskId === taskId.id && inScope(ctx, e.projectId),
         async (event) => {
-          const task = await sharedTask(ctx, event);
-          if (!task) return null;
-          // The same payload object for every subscriber of the event (see shared-subscription-results.ts).
+          // The same payload object for every subscriber of the event (see
+          // shared-subscription-results.ts). The event's project passed this subscriber's scope
+          // in the filter; the task row is read (once per event, scope-checked per subscriber)
+          // only if the selection asks for it.
           let shape = progressOfEvent.get(event);
-          if (!shape) progressOfEvent.set(event, (shape = { event, task }));
+          if (!shape) progressOfEvent.set(event, (shape = { event, task: (c: Context) => sharedTask(c, event) }));
           return shape;
         },
       );
