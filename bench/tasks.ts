@@ -8,7 +8,7 @@
 //          Twice: a few sockets carrying many subscriptions, then one socket per subscriber.
 //   (b)    200 concurrent `startBackup` calls against a hard COUNT quota of 50.
 // Target: p99 delivery < 100 ms. Exits 1 only when a correctness check fails (admissions ≠ N).
-//   npm run bench:tasks [-- --seconds 10 --quota 50 --tasks 50 --subscribers-per-task 20]
+//   npm run bench:tasks [-- --seconds 10 --quota 50 --tasks 50 --subscribers-per-task 20 --pooled-only]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -69,7 +69,9 @@ async function withTimeout<T>(what: string, limitMs: number, work: Promise<T>): 
 
 /** `strongbox serve --api-only` on a free loopback port; resolves with its GraphQL URL. */
 async function startApi(databaseUrl: string, masterKey: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', '--api-only'], {
+  // BENCH_API_NODE_ARGS: extra node flags for the API process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts', 'serve', '--api-only'], {
     cwd: root,
     env: {
       ...process.env, DATABASE_URL: databaseUrl, STRONGBOX_MASTER_KEY: masterKey, STRONGBOX_DATA_DIR: path.join(dir, 'api'),
@@ -389,7 +391,8 @@ try {
   log(`floor: ${FLOOR_ROUND_TRIPS} NOTIFY → LISTEN round trips, p50 ${ms(floorStats.p50)} ms`);
 
   const runs: ProgressResult[] = [];
-  for (const [label, sockets] of [['pooled', POOLED_SOCKETS], ['socket each', TASKS * SUBSCRIBERS_PER_TASK]] as const) {
+  const variants = [['pooled', POOLED_SOCKETS], ['socket each', TASKS * SUBSCRIBERS_PER_TASK]] as const;
+  for (const [label, sockets] of variants.filter(([label]) => !process.argv.includes('--pooled-only') || label === 'pooled')) {
     log(`(a) ${label}: ${TASKS * SUBSCRIBERS_PER_TASK} subscribers on ${sockets} sockets, ${SECONDS} s of progress`);
     try {
       runs.push(await progressRun(label, sockets, api.url, accessToken, orm, engine, s, api.child.pid!));

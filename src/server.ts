@@ -14,6 +14,7 @@ import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
 import { limitPlugins } from './graphql/limits.ts';
+import { sharedSubscriptionResults } from './graphql/shared-subscription-results.ts';
 import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -38,7 +39,7 @@ export function createApp(services: Services): App {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services), ...limitPlugins()],
+    plugins: [authRoutes(services), ...limitPlugins(), sharedSubscriptionResults()],
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },
@@ -51,6 +52,29 @@ export function createApp(services: Services): App {
       return createContext(services, viewer);
     },
   });
+}
+
+/**
+ * The messages a socket sends within one turn of the event loop leave in one write: the first
+ * send corks the TCP socket, the next turn uncorks it (many subscriptions share a socket, and
+ * one event reaches them all in the same turn).
+ */
+function batchWrites(socket: WebSocket): void {
+  const tcp = (socket as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })._socket;
+  if (!tcp) return;
+  const send = socket.send.bind(socket);
+  let corked = false;
+  socket.send = ((...args: Parameters<WebSocket['send']>) => {
+    if (!corked && !tcp.destroyed) {
+      corked = true;
+      tcp.cork();
+      setImmediate(() => {
+        corked = false;
+        tcp.uncork();
+      });
+    }
+    return send(...args);
+  }) as WebSocket['send'];
 }
 
 export type RunningServer = { url: string; server: Server; close(): Promise<void> };
@@ -72,6 +96,7 @@ export async function listen(services: Services, host: string, port: number): Pr
   const app = createApp(services);
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  wss.on('connection', batchWrites);
   const resolveViewer = (token: string | null) => viewerFromToken(services.tokens, systemFork(services.orm), token);
   const auth = new WeakMap<object, SocketAuth>();
   const forbid = (socket: WebSocket, reason: string) => {

@@ -22,6 +22,10 @@ export const Actions = [
   'task:start',
   'task:cancel',
   'backup:read',
+  /** Delete a backup (a PRUNE task of that one backup). */
+  'backup:delete',
+  /** Apply retention now and verify destinations (PRUNE and VERIFY tasks over whole policies and destinations). */
+  'maintenance:run',
   /** Size reports, front-end capacity, usage history, price cards. */
   'report:read',
   /** Quota rules and previews. */
@@ -45,7 +49,7 @@ export const statements: readonly Statement[] = [
   {
     effect: 'allow',
     roles: ['OPERATOR'],
-    actions: ['inventory:read', 'policy:read', 'config:read', 'inventory:sync', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'quota:read'],
+    actions: ['inventory:read', 'policy:read', 'config:read', 'inventory:sync', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'backup:delete', 'maintenance:run', 'quota:read'],
     resource: 'all',
   },
   // Operators run the service; they do not change it nor manage who may call it.
@@ -57,12 +61,12 @@ export const statements: readonly Statement[] = [
   {
     effect: 'allow',
     roles: ['TENANT'],
-    actions: ['inventory:read', 'policy:read', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'quota:read'],
+    actions: ['inventory:read', 'policy:read', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'backup:delete', 'quota:read'],
     resource: 'own',
   },
   // Belt and braces: whatever is added above, a tenant never writes configuration, reads
   // other tenants' reports, the audit log or manages accounts.
-  { effect: 'deny', roles: ['TENANT'], actions: ['config:write', 'config:read', 'inventory:sync', 'report:read', 'audit:read', 'account:manage'], resource: 'all' },
+  { effect: 'deny', roles: ['TENANT'], actions: ['config:write', 'config:read', 'inventory:sync', 'maintenance:run', 'report:read', 'audit:read', 'account:manage'], resource: 'all' },
 ];
 
 const matches = (s: Statement, role: Role, action: Action) =>

@@ -3,6 +3,8 @@ import type { Services } from '../services.ts';
 import { backupExecutor } from './backup/backup-executor.ts';
 import { restoreExecutor } from './backup/restore-executor.ts';
 import { inventorySyncExecutor } from './inventory/executor.ts';
+import { pruneExecutor } from './maintenance/prune-executor.ts';
+import { verifyExecutor } from './maintenance/verify-executor.ts';
 import type { Executors } from './task-runner.ts';
 
 export function executors(services: Services): Executors {
@@ -10,5 +12,7 @@ export function executors(services: Services): Executors {
     INVENTORY_SYNC: inventorySyncExecutor(services),
     BACKUP: backupExecutor({ secrets: services.secrets, usage: services.usage }),
     RESTORE: restoreExecutor({ secrets: services.secrets }),
+    PRUNE: pruneExecutor({ secrets: services.secrets, usage: services.usage }),
+    VERIFY: verifyExecutor({ secrets: services.secrets }),
   };
 }

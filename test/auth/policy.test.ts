@@ -19,6 +19,8 @@ describe('policy statements', () => {
       'task:start': ['ADMIN', 'OPERATOR', 'TENANT'],
       'task:cancel': ['ADMIN', 'OPERATOR', 'TENANT'],
       'backup:read': ['ADMIN', 'OPERATOR', 'BILLING', 'TENANT'],
+      'backup:delete': ['ADMIN', 'OPERATOR', 'TENANT'],
+      'maintenance:run': ['ADMIN', 'OPERATOR'],
       'report:read': ['ADMIN', 'BILLING'],
       'quota:read': ['ADMIN', 'OPERATOR', 'TENANT'],
       'audit:read': ['ADMIN'],

@@ -381,6 +381,30 @@ describe('subscriptions across two API processes', () => {
     await op.return!();
   });
 
+  it('subscribers of one event share its execution only within one viewer: a disabled account stops, the other keeps receiving', async () => {
+    const progress = (bytesDone: string) => stateEvent(taskA, { kind: 'PROGRESS', state: 'RUNNING', phase: 'store', bytesDone, bytesTotal: '100' });
+    const query = `subscription($id: ID!) { taskProgress(taskId: $id) { bytesDone task { id project { id } } } }`;
+    const operatorToken = await t.login('OPERATOR');
+    const tenantToken = await t.login('TENANT', [projectA.id]);
+    // Two subscribers per account on one socket: the same selection and variables.
+    const operatorSocket = wsClient(operatorToken);
+    const tenantSocket = wsClient(tenantToken);
+    const subs = [operatorSocket, operatorSocket, tenantSocket, tenantSocket].map((c) => wsSubscribe(c, query, { id: gid('Task', taskA.id) }));
+    for (const sub of subs) await untilListening(sub, () => engine.publish(Channels.task, progress('1')));
+
+    await engine.publish(Channels.task, progress('42'));
+    for (const sub of subs) {
+      const r = await readUntil(sub, (x) => Boolean(x.errors) || x.data?.taskProgress?.bytesDone === 42);
+      expect(r.data?.taskProgress).toEqual({ bytesDone: 42, task: { id: gid('Task', taskA.id), project: { id: gid('Project', projectA.id) } } });
+    }
+
+    const claims = JSON.parse(Buffer.from(tenantToken.split('.')[1]!, 'base64url').toString());
+    await systemFork(t.services.orm).nativeUpdate(ServiceAccount, { id: claims.sub }, { enabled: false });
+    await engine.publish(Channels.task, progress('77'));
+    for (const sub of subs.slice(2)) expect((await readUntil(sub, (x) => Boolean(x.errors))).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    for (const sub of subs.slice(0, 2)) expect((await readUntil(sub, (x) => x.data?.taskProgress?.bytesDone === 77)).errors).toBeUndefined();
+  });
+
   it('ends a subscription with an error once its account is disabled', async () => {
     const token = await t.login('OPERATOR');
     const sub = wsSubscribe(wsClient(token), `subscription { taskUpdates { id } }`);

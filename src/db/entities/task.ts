@@ -47,6 +47,8 @@ export class Task extends BaseEntity {
   startedAt?: Date;
   finishedAt?: Date;
   error?: string;
+  /** What a maintenance task found or did (prune: backups deleted, bytes freed; verify: problems). */
+  result?: Record<string, unknown>;
   /** Set on tasks the scheduler creates: policy, instance and planned time, unique. */
   scheduleKey?: string;
 }
@@ -81,6 +83,7 @@ export const TaskSchema = new EntitySchema<Task, BaseEntity>({
     startedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
     finishedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
     error: { type: 'text', nullable: true },
+    result: { type: 'json', nullable: true },
     scheduleKey: { type: 'string', length: 255, nullable: true, unique: true },
   },
 });

@@ -25,8 +25,11 @@ import type { Repository } from './repository.ts';
 import { forEachLimit } from './repository.ts';
 
 export type PruneOptions = {
-  /** Keep the newest N backups of each tag (untagged backups form one group). */
-  keepLast: number;
+  /** Keep the newest N backups of each tag (untagged backups form one group); default: all. */
+  keepLast?: number;
+  /** Also forget exactly these backup ids (the task engine's retention decided); ids the
+   *  repository does not hold are ignored, so a repeated prune is harmless. */
+  forget?: string[];
   /** Repack a pack once this share of its bytes is unused (default 0.2). */
   repackThreshold?: number;
   signal?: AbortSignal;
@@ -49,7 +52,9 @@ const PACKS_PER_INDEX = 4096;
 
 export async function runPrune(repo: Repository, opts: PruneOptions): Promise<PruneResult> {
   const started = Date.now();
-  if (!Number.isInteger(opts.keepLast) || opts.keepLast < 0) throw RepositoryError.invalid(`keep-last must be a whole number ≥ 0, got ${opts.keepLast}`);
+  const keepLast = opts.keepLast ?? Infinity;
+  const forget = new Set(opts.forget ?? []);
+  if (keepLast !== Infinity && (!Number.isInteger(keepLast) || keepLast < 0)) throw RepositoryError.invalid(`keep-last must be a whole number ≥ 0, got ${opts.keepLast}`);
   const threshold = opts.repackThreshold ?? 0.2;
   const backend = repo.backend;
   const lock = await repo.lock('exclusive', 'prune', opts.signal);
@@ -72,7 +77,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions): Promise<Pr
     for (const r of records) {
       const n = seen.get(r.tag ?? '') ?? 0;
       seen.set(r.tag ?? '', n + 1);
-      (n < opts.keepLast ? kept : forgotten).push(r);
+      (n < keepLast && !forget.has(r.id) ? kept : forgotten).push(r);
     }
     for (const r of forgotten) await backend.delete(layout.backup(r.id));
 

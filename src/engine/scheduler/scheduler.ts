@@ -2,8 +2,9 @@
 // on a dedicated connection). Each tick the leader
 //   1. hands back the jobs of data movers that stopped heartbeating (their lease expired),
 //   2. fails queued tasks whose start window has passed,
-//   3. creates the tasks of policies' scheduled runs, spread over each run's window.
-// Retention (a daily PRUNE task per policy) waits for its executor; none is queued yet.
+//   3. creates the tasks of policies' scheduled runs, spread over each run's window;
+//   4. once a day (from `pruneHourUtc`, away from nightly backup windows) queues one PRUNE task
+//      per enabled policy that has a retention rule (src/engine/maintenance/prune-executor.ts).
 // Every created task carries a unique schedule key, so two leaders in a row never create one twice.
 import pg from 'pg';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -17,6 +18,7 @@ import { Channels, taskEvent } from '../../events/channels.ts';
 import { instancesOfPolicy } from './assignment.ts';
 import { plannedRuns } from './schedule.ts';
 import { spreadStarts } from './spread.ts';
+import { hasRetentionRule } from '../retention.ts';
 
 const LEADER_LOCK = `hashtext('strongbox.scheduler')`;
 /** A data mover silent for this long is gone; its jobs go back to the queue. */
@@ -32,10 +34,12 @@ export type SchedulerOptions = {
   now?: () => Date;
   /** Silence after which a data mover counts as dead (default LEASE_MS). */
   leaseMs?: number;
+  /** UTC hour from which each day's PRUNE tasks are queued (default 12). */
+  pruneHourUtc?: number;
 };
 
 export type RunningScheduler = { isLeader(): boolean; tick(): Promise<TickReport>; stop(): Promise<void> };
-export type TickReport = { released: number; expired: number; created: number };
+export type TickReport = { released: number; expired: number; created: number; prunes: number };
 
 export async function startScheduler(opts: SchedulerOptions): Promise<RunningScheduler> {
   const now = opts.now ?? (() => new Date());
@@ -46,6 +50,8 @@ export async function startScheduler(opts: SchedulerOptions): Promise<RunningSch
   });
   let leader = false;
   let stopped = false;
+  // Schedule keys of prunes this process knows exist, so a tick does not ask the database again.
+  const prunesQueued = new Set<string>();
   // The first tick looks back a whole day (the longest start window): runs whose window is
   // still open after a restart or a change of leader are caught; schedule keys prevent twins.
   let lastTick = new Date(now().getTime() - 24 * 3600_000);
@@ -66,7 +72,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<RunningSch
   }
 
   async function tickOnce(): Promise<TickReport> {
-    const report: TickReport = { released: 0, expired: 0, created: 0 };
+    const report: TickReport = { released: 0, expired: 0, created: 0, prunes: 0 };
     if (!(await tryLead())) return report;
     const t = now();
     report.released = await releaseDeadMovers(opts.orm, t, opts.leaseMs ?? LEASE_MS);
@@ -75,6 +81,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<RunningSch
     const to = new Date(t.getTime() + (opts.lookaheadMs ?? 60_000));
     report.created = await createScheduledTasks(opts, from, to, t);
     lastTick = to;
+    report.prunes = await createPruneTasks(opts, t, prunesQueued);
     return report;
   }
 
@@ -170,6 +177,31 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
     }
   }
   return backups;
+}
+
+/** Today's PRUNE task of each enabled policy with a retention rule, once `pruneHourUtc` is reached. */
+async function createPruneTasks(opts: SchedulerOptions, t: Date, known: Set<string>): Promise<number> {
+  const day = t.toISOString().slice(0, 10);
+  const dayStart = new Date(`${day}T00:00:00.000Z`).getTime();
+  if (t.getTime() < dayStart + (opts.pruneHourUtc ?? 12) * 3600_000) return 0;
+  const em = systemFork(opts.orm);
+  let created = 0;
+  for (const policy of await em.find(Policy, { enabled: true })) {
+    if (!hasRetentionRule(policy.retention)) continue;
+    const scheduleKey = `prune:${policy.id}:${day}`;
+    if (known.has(scheduleKey)) continue;
+    const task = await em.fork().transactional(async (tx) => {
+      if (await tx.count(Task, { scheduleKey })) return null;
+      return createTask(tx as never, {
+        type: 'PRUNE', policy, priority: 20, maxAttempts: policy.retries + 1, notBefore: t,
+        deadline: new Date(dayStart + 24 * 3600_000), scheduleKey, params: { scheduled: true },
+      }, null);
+    }).catch(alreadyCreated);
+    known.add(scheduleKey);
+    if (task) created++;
+  }
+  for (const key of known) if (!key.endsWith(day)) known.delete(key);
+  return created;
 }
 
 /** Another leader (just before a change of leadership) created it first: nothing to do. */

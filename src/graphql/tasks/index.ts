@@ -5,4 +5,5 @@ import './start-backup.ts';
 import './start-restore.ts';
 import './cancel-task.ts';
 import './inventory-sync.ts';
+import './maintenance.ts';
 import './subscriptions.ts';

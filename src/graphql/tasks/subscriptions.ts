@@ -1,8 +1,11 @@
 // Live task and quota events, over graphql-ws and SSE alike. Events come through the
 // cross-process pub/sub; each is first filtered on its IDs against the caller's scope (cheap),
 // then resolved with a fresh context — the account re-read (disabled → the subscription ends),
-// a new scoped EntityManager fork and new loaders — so no event shows stale or foreign data.
+// a new scoped EntityManager fork (made only if a resolver needs it) and new loaders — so no
+// event shows stale or foreign data. Subscribers of one event with the same viewer and selection
+// share one execution (src/graphql/shared-subscription-results.ts).
 import { initContextCache } from '@pothos/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { GraphQLError } from 'graphql';
 import { viewerForAccount, type Viewer } from '../../auth/viewer.ts';
 import * as E from '../../db/entities/index.ts';
@@ -34,11 +37,24 @@ function recheckAccount(ctx: Context, event: object, accountId: string, generati
   const key = `${accountId}:${generation ?? ''}`;
   let viewer = checks.get(key);
   if (!viewer) {
-    viewer = viewerForAccount(systemFork(ctx.services.orm), accountId, generation);
+    // Events that arrive while a read of the account is in flight share it (it started at most
+    // one query's time before them); the next event after it completes reads again.
+    viewer = accountReadsInFlight.get(key);
+    if (!viewer) {
+      const read = viewerForAccount(systemFork(ctx.services.orm), accountId, generation);
+      accountReadsInFlight.set(key, read);
+      const done = () => {
+        if (accountReadsInFlight.get(key) === read) accountReadsInFlight.delete(key);
+      };
+      read.then(done, done);
+      viewer = read;
+    }
     checks.set(key, viewer);
   }
   return viewer;
 }
+
+const accountReadsInFlight = new Map<string, Promise<Viewer | null>>();
 
 /**
  * The task row behind one event, read once for all the process's subscribers of that event
@@ -57,6 +73,8 @@ async function sharedTask(ctx: Context, event: TaskEvent): Promise<E.Task | null
   return task && inScope(ctx, task.project?.id ?? null) ? task : null;
 }
 
+const progressOfEvent = new WeakMap<TaskEvent, TaskProgressShape>();
+
 /** A fresh context for the next event, in place (the subscription holds on to this object). */
 async function refreshContext(ctx: Context, event: object): Promise<void> {
   // A token's expiry (when the viewer carries it) ends the subscription like a disabled account.
@@ -66,9 +84,19 @@ async function refreshContext(ctx: Context, event: object): Promise<void> {
   const checked = ctx.viewer && !expired ? await recheckAccount(ctx, event, ctx.viewer.accountId, ctx.viewer.tokenGeneration) : null;
   const viewer = checked ? { ...checked, ...(expiresAt ? { expiresAt } : {}) } : null;
   if (!viewer) throw new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } });
-  const fresh = createContext(ctx.services, viewer);
-  ctx.viewer = fresh.viewer;
-  ctx.em = fresh.em;
+  ctx.viewer = viewer;
+  // A new scoped EntityManager for this event, forked only if a resolver asks for it: most
+  // events (progress) resolve from the event and the shared task row, and a fork per subscriber
+  // per event was a good part of the delivery cost.
+  let em: EntityManager | undefined;
+  Object.defineProperty(ctx, 'em', {
+    configurable: true,
+    enumerable: true,
+    get: () => (em ??= createContext(ctx.services, viewer).em),
+    set: (value: EntityManager) => {
+      em = value;
+    },
+  });
   Object.assign(ctx, initContextCache());
 }
 
@@ -134,8 +162,13 @@ builder.subscriptionFields((t) => ({
         Channels.task,
         (e) => e.taskId === taskId.id && inScope(ctx, e.projectId),
         async (event) => {
-          const task = await sharedTask(ctx, event);
-          return task ? { event, task } : null;
+          // The same payload object for every subscriber of the event (see
+          // shared-subscription-results.ts). The event's project passed this subscriber's scope
+          // in the filter; the task row is read (once per event, scope-checked per subscriber)
+          // only if the selection asks for it.
+          let shape = progressOfEvent.get(event);
+          if (!shape) progressOfEvent.set(event, (shape = { event, task: (c: Context) => sharedTask(c, event) }));
+          return shape;
         },
       );
     },

@@ -2,7 +2,9 @@
 // payloads (TaskProgress, QuotaAlert). References load through the scoped, batched loaders.
 import * as E from '../../db/entities/index.ts';
 import type { QuotaAlertEvent, TaskEvent } from '../../events/channels.ts';
+import { GraphQLError } from 'graphql';
 import { builder } from '../builder.ts';
+import type { Context } from '../context.ts';
 import {
   AvailabilityZoneRef, BackupDestinationRef, BackupDiskRef, BackupRef, CloudRef, DataMoverRef, InstanceRef, PolicyRef,
   ProjectRef, QuotaRef, RestoreRef, TaskRef,
@@ -54,6 +56,12 @@ builder.loadableNode(TaskRef, {
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.startedAt ?? null }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.finishedAt ?? null }),
     error: t.string({ nullable: true, resolve: (task) => task.error ?? null }),
+    result: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'What a PRUNE or VERIFY task did or found (backups deleted and bytes freed; verify counts and problems)',
+      resolve: (task) => task.result ?? null,
+    }),
     phaseSeconds: t.field({
       type: [TaskPhaseTimeRef],
       description: 'Time spent per phase',
@@ -139,7 +147,8 @@ builder.loadableNode(RestoreRef, {
 });
 
 /** A progress event of one task, with the task row as it is now. */
-export type TaskProgressShape = { event: TaskEvent; task: E.Task };
+/** `task` reads the row only when a subscriber selects it (progress events carry their figures). */
+export type TaskProgressShape = { event: TaskEvent; task: (ctx: Context) => Promise<E.Task | null> };
 
 export const TaskProgressRef = builder.objectRef<TaskProgressShape>('TaskProgress').implement({
   description: 'Live progress of a task',
@@ -154,7 +163,14 @@ export const TaskProgressRef = builder.objectRef<TaskProgressShape>('TaskProgres
     rate: t.float({ nullable: true, description: 'Bytes per second', resolve: (p) => p.event.rate }),
     eta: t.float({ nullable: true, description: 'Seconds to go', resolve: (p) => p.event.eta }),
     at: t.field({ type: 'DateTime', resolve: (p) => p.event.at }),
-    task: t.field({ type: TaskRef, resolve: (p) => p.task }),
+    task: t.field({
+      type: TaskRef,
+      resolve: async (p, _args, ctx) => {
+        const task = await p.task(ctx);
+        if (!task) throw new GraphQLError('task not found', { extensions: { code: 'NOT_FOUND' } });
+        return task;
+      },
+    }),
   }),
 });
 
