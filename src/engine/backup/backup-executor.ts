@@ -18,6 +18,7 @@ import { cleanOrphans } from '../strategies/disk-attachment/janitor.ts';
 import { ProxyDisks } from '../strategies/disk-attachment/proxy-disks.ts';
 import type { TaskContext } from '../task-runner.ts';
 import { openDestinationRepository } from './destination-repository.ts';
+import { imageDiskRow, imageForBackup } from './glance-image.ts';
 
 export type BackupExecutorDeps = {
   secrets: SecretBox;
@@ -91,7 +92,7 @@ export function backupExecutor(deps: BackupExecutorDeps) {
       for (const d of proxy.disks) sources.push(await FileDiskSource.open(d.path!));
       const total = sources.reduce((n, s) => n + s.size, 0);
       await ctx.phase('store', BigInt(total));
-      const result = await store(ctx, deps, destination, backup, metadata, sources);
+      const result = await store(ctx, deps, destination, backup, metadata, sources, { os, enabled: cloud.downloadImage });
       await ctx.phase('cleanup');
       await closeAll(sources);
       const errors = await proxy.cleanup();
@@ -147,6 +148,7 @@ async function fullIsDue(ctx: TaskContext, backup: Backup, destination: BackupDe
 
 async function store(
   ctx: TaskContext, deps: BackupExecutorDeps, destination: BackupDestination, backup: Backup, metadata: InstanceMetadata, sources: FileDiskSource[],
+  glance: { os: ServiceClients; enabled: boolean },
 ): Promise<BackupResult & { parent: Backup | null }> {
   // The last good backup of this instance in this destination: its record is the parent (dedup
   // against the whole repository happens anyway; the parent names the chain for the record).
@@ -157,9 +159,13 @@ async function store(
     { instance: backup.instance.id, destination: destination.id, state: 'AVAILABLE', repositoryBackupId: { $ne: null }, id: { $ne: backup.id } },
     { orderBy: { completedAt: 'desc' }, filters: false },
   );
+  // "Download image from Glance": the image as one more disk, unless the chain holds it already.
+  const image = await imageForBackup(glance.os, { enabled: glance.enabled, imageId: metadata.image, parent, position: metadata.disks.length, signal: ctx.signal });
+  if (image) metadata.glanceImage = image.record;
   const repo = await openDestinationRepository(destination, deps.secrets, { createIfMissing: true, workers: deps.workers });
   try {
     const disks: DiskInput[] = metadata.disks.map((d, i) => ({ name: d.volumeId, source: sources[i]! }));
+    if (image?.input) disks.push(image.input);
     const result = await repo.backup(disks, {
       tag: `instance:${backup.instance.id}`,
       parent: parent?.repositoryBackupId ?? undefined,
@@ -169,6 +175,7 @@ async function store(
     });
     return { ...result, parent };
   } finally {
+    await image?.input?.source.close?.();
     await repo.close();
   }
 }
@@ -189,11 +196,16 @@ async function complete(em: EntityManager, backup: Backup, instance: Instance, m
     transferredBytes: BigInt(result.storedBytes),
     storedBytes: BigInt(result.storedBytes),
     note: metadata.notCovered.length ? `not covered by disk attachment: ${metadata.notCovered.join(', ')}` : null,
+    metadata: metadata as unknown as Record<string, unknown>,
   });
   const existing = new Set((await em.find(BackupDisk, { backup: backup.id }, { filters: false })).map((d) => d.position));
   for (const [position, rec] of result.record.disks.entries()) {
     if (existing.has(position)) continue;
-    const d = metadata.disks[position]!;
+    const d = metadata.disks[position];
+    if (!d) {
+      em.create(BackupDisk, imageDiskRow(backup, backup.project, position, metadata.glanceImage!, rec));
+      continue;
+    }
     em.create(BackupDisk, {
       backup, project: backup.project, volume: volumes.find((v) => v.externalId === d.volumeId), position, name: d.name ?? d.volumeId, kind: 'CINDER',
       volumeExternalId: d.volumeId, device: d.device ?? undefined, bootIndex: d.bootIndex ?? undefined,
