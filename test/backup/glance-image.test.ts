@@ -232,6 +232,20 @@ describe('download image from Glance', () => {
     expect(t.sim.counts()).toEqual(before);
   });
 
+  it('an upload whose connection breaks midway leaves no image behind either', async () => {
+    const before = t.sim.counts();
+    t.sim.addFault({ method: 'PUT', path: '/v2/images/[^/]+/file$', dropAfterBytes: 300 << 10, times: 1 });
+    try {
+      const taskId = await queueRestore(incremental.id, 'db-1-broken-upload');
+      const task = await finished(taskId);
+      expect(task.state).toBe('FAILED');
+      expect(task.error).toMatch(/image PUT \/\S+\/v2\/images\/[^/]+\/file: connection failed/);
+    } finally {
+      t.sim.faults.clear();
+    }
+    expect(t.sim.counts()).toEqual(before);
+  });
+
   it('restore uploads the image from the backup when the cloud has lost it; the server boots from it', async () => {
     expect(t.sim.state.images.has(t.seed.imageId)).toBe(false);
     const before = t.sim.counts();

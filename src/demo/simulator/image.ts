@@ -57,7 +57,7 @@ export const imageRoutes: Route[] = [
       // As Glance does: a failed upload puts the image back to `queued` and drops the partial data.
       i.status = 'queued';
       await ctx.sim.files.remove(ctx.sim.files.imagePath(i.id));
-      throw e;
+      throw glanceError(400, `upload of image ${i.id} broke off: ${(e as Error).message}`);
     }
     i.size = (await stat(ctx.sim.files.imagePath(i.id))).size;
     i.checksum = md5.digest('hex');
