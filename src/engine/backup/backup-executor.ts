@@ -16,6 +16,7 @@ import { FileDiskSource, type BackupResult, type DiskInput } from '../repository
 import { captureInstance, type InstanceMetadata } from '../strategies/disk-attachment/instance-metadata.ts';
 import { cleanOrphans } from '../strategies/disk-attachment/janitor.ts';
 import { ProxyDisks } from '../strategies/disk-attachment/proxy-disks.ts';
+import { proxySession } from '../strategies/disk-attachment/proxy-session.ts';
 import type { TaskContext } from '../task-runner.ts';
 import { openDestinationRepository } from './destination-repository.ts';
 import { imageDiskRow, imageForBackup } from './glance-image.ts';
@@ -58,10 +59,10 @@ export function backupExecutor(deps: BackupExecutorDeps) {
     const instance = await em.findOneOrFail(Instance, task.instance.id, { populate: ['cloud', 'cloud.authDomains', 'project'], filters: false });
     const destination = await em.findOneOrFail(BackupDestination, task.destination.id, { filters: false });
     const cloud = instance.cloud;
-    // The first auth domain's admin session: temporary volumes live in the proxy's project.
+    // The session of the project owning the proxy VM: temporary volumes live there.
     const connection = connectCloud(cloud, deps.secrets, deps.http);
-    const os: ServiceClients = connection.clients(connection.defaultSession());
     const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const os: ServiceClients = connection.clients(await proxySession(em, connection, cloud, placement.proxyServerId));
     const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
 
     // Cheap: two list calls. Orphans of dead tasks go before we add our own resources.
@@ -95,7 +96,7 @@ export function backupExecutor(deps: BackupExecutorDeps) {
       const result = await store(ctx, deps, destination, backup, metadata, sources, { os, enabled: cloud.downloadImage });
       await ctx.phase('cleanup');
       await closeAll(sources);
-      const errors = await proxy.cleanup();
+      const errors = [...(await proxy.settleSnapshots(cloud.keepLastSnapshot)), ...(await proxy.cleanup())];
       if (errors.length) throw new BackupTaskError(`backup stored, but cleanup failed: ${errors.map((e) => e.message).join('; ')}`);
       await complete(em, backup, instance, metadata, result, (Date.now() - started) / 1000);
       await deps.usage?.backupCompleted(em, backup);

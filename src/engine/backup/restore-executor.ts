@@ -11,13 +11,14 @@
 // backup ("download image from Glance" kept it). Nova ephemeral disks (NOVA_EPHEMERAL) are
 // restored as Cinder volumes attached to the new server: Nova cannot be given ephemeral data.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Backup, CloudAuthDomain, Restore, type BackupDisk, type Cloud, type Project, type Task } from '../../db/entities/index.ts';
+import { Backup, Restore, type BackupDisk, type Task } from '../../db/entities/index.ts';
 import type { RestoreMappings } from '../../db/entities/restore.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import { OpenStackError, type HttpOptions, type ServerCreate, type ServiceClients, type WaitOptions } from '../../openstack/index.ts';
 import { connectCloud } from '../openstack-connection.ts';
 import type { CapturedDisk, InstanceMetadata } from '../strategies/disk-attachment/instance-metadata.ts';
 import { ProxyDisks } from '../strategies/disk-attachment/proxy-disks.ts';
+import { authDomainOf, proxySession } from '../strategies/disk-attachment/proxy-session.ts';
 import type { TaskContext } from '../task-runner.ts';
 import { proxyFor } from './backup-executor.ts';
 import { openDestinationRepository } from './destination-repository.ts';
@@ -58,10 +59,12 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
 
     const cloud = backup.cloud;
     const connection = connectCloud(cloud, deps.secrets, deps.http);
-    // The proxy is reached with the admin session; the new resources belong to the target project.
-    const admin: ServiceClients = connection.clients(connection.defaultSession());
-    const target: ServiceClients = connection.clients(connection.projectSession(await authDomainOf(em, cloud, restore.project), restore.project.externalId));
+    // The proxy is reached with its own project's session; the new resources belong to the target project.
     const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const admin: ServiceClients = connection.clients(await proxySession(em, connection, cloud, placement.proxyServerId));
+    const domain = await authDomainOf(em, cloud, restore.project);
+    if (!domain) throw new RestoreTaskError(`cloud ${cloud.name} has no auth domain`);
+    const target: ServiceClients = connection.clients(connection.projectSession(domain, restore.project.externalId));
     const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
     await em.nativeUpdate(Restore, { id: restore.id }, { state: 'RUNNING' });
 
@@ -140,16 +143,6 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
       }
     }
   };
-}
-
-/** The credential set for a project: the auth domain whose domain ID (or name) is the project's. */
-async function authDomainOf(em: EntityManager, cloud: Cloud, project: Project): Promise<string> {
-  const domains = await em.find(CloudAuthDomain, { cloud: cloud.id }, { filters: false, orderBy: { createdAt: 'asc' } });
-  const match = domains.find((d) => d.domainId && d.domainId === project.domainId)
-    ?? domains.find((d) => d.name.toLowerCase() === (project.domainId ?? '').toLowerCase())
-    ?? domains[0];
-  if (!match) throw new RestoreTaskError(`cloud ${cloud.name} has no auth domain`);
-  return match.name;
 }
 
 /** The captured Cinder disk of a row (by volume ID; older backups by position). */
