@@ -291,6 +291,19 @@ describe('download image from Glance', () => {
   });
 });
 
+describe('an image Glance no longer has', () => {
+  it('a FULL backup still stores the volumes and notes the image as not downloaded', async () => {
+    expect(t.sim.state.images.has(t.seed.imageId)).toBe(false); // deleted by an earlier test
+    const task = await finished(await queueBackup('FULL'));
+    expect(task.error ?? null).toBeNull();
+    const b = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(b).toMatchObject({ state: 'AVAILABLE', type: 'FULL' });
+    expect(b.disks.getItems().map((d) => d.kind)).toEqual(['CINDER']);
+    expect((b.metadata as { glanceImage?: unknown }).glanceImage).toBeUndefined();
+    expect(b.note).toContain(`image ${t.seed.imageId}: not in Glance any more, not downloaded`);
+  });
+});
+
 describe('Nova (non-Cinder) disks', () => {
   it('restores a NOVA_ROOT disk as a new image the server boots from, and a NOVA_EPHEMERAL disk as a volume', async () => {
     // A backup as the SSH strategy records it, built through the repository directly.

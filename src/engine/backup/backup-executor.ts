@@ -161,7 +161,7 @@ async function store(
     { orderBy: { completedAt: 'desc' }, filters: false },
   );
   // "Download image from Glance": the image as one more disk, unless the chain holds it already.
-  const image = await imageForBackup(glance.os, { enabled: glance.enabled, imageId: metadata.image, parent, position: metadata.disks.length, signal: ctx.signal });
+  const image = await imageForBackup(glance.os, { enabled: glance.enabled, imageId: metadata.image, parent, position: metadata.disks.length, notCovered: metadata.notCovered, signal: ctx.signal });
   if (image) metadata.glanceImage = image.record;
   const repo = await openDestinationRepository(destination, deps.secrets, { createIfMissing: true, workers: deps.workers });
   try {

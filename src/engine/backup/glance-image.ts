@@ -55,11 +55,12 @@ export function customProperties(image: GlanceImage): Record<string, unknown> {
 /**
  * The image step of a backup: null when off or the instance has no image; a reference when the
  * chain (the parent) already holds this image; else a disk input streaming the image, checked
- * against Glance's checksums on its last byte.
+ * against Glance's checksums on its last byte. An image Glance no longer has (or not active) is
+ * noted in `notCovered` and the backup goes on: the volumes matter more than the base image.
  */
 export async function imageForBackup(
   os: ServiceClients,
-  o: { enabled: boolean; imageId: string | null; parent: Backup | null; position: number; signal?: AbortSignal },
+  o: { enabled: boolean; imageId: string | null; parent: Backup | null; position: number; notCovered: string[]; signal?: AbortSignal },
 ): Promise<{ record: BackedUpImage; input?: DiskInput } | null> {
   if (!o.enabled || !o.imageId) return null;
   const held = (o.parent?.metadata as { glanceImage?: BackedUpImage } | undefined)?.glanceImage;
@@ -67,8 +68,18 @@ export async function imageForBackup(
     const { position: _p, ...rest } = held;
     return { record: { ...rest, heldBy: held.heldBy ?? o.parent!.id } };
   }
-  const image = await os.glance.getImage(o.imageId, o.signal);
-  if (image.status !== 'active' || image.size == null) throw new GlanceImageError(`image ${o.imageId} is ${image.status}: it cannot be downloaded`);
+  let image: GlanceImage;
+  try {
+    image = await os.glance.getImage(o.imageId, o.signal);
+  } catch (e) {
+    if (!(e instanceof OpenStackError && e.notFound)) throw e;
+    o.notCovered.push(`image ${o.imageId}: not in Glance any more, not downloaded`);
+    return null;
+  }
+  if (image.status !== 'active' || image.size == null) {
+    o.notCovered.push(`image ${o.imageId}: ${image.status} in Glance, not downloaded`);
+    return null;
+  }
   const record: BackedUpImage = {
     imageId: image.id, name: image.name, diskFormat: image.disk_format ?? 'raw', containerFormat: image.container_format ?? 'bare',
     minDisk: image.min_disk ?? 0, minRam: image.min_ram ?? 0, size: image.size, checksum: image.checksum,
