@@ -160,11 +160,12 @@ async function store(
     { instance: backup.instance.id, destination: destination.id, state: 'AVAILABLE', repositoryBackupId: { $ne: null }, id: { $ne: backup.id } },
     { orderBy: { completedAt: 'desc' }, filters: false },
   );
-  // "Download image from Glance": the image as one more disk, unless the chain holds it already.
-  const image = await imageForBackup(glance.os, { enabled: glance.enabled, imageId: metadata.image, parent, position: metadata.disks.length, notCovered: metadata.notCovered, signal: ctx.signal });
-  if (image) metadata.glanceImage = image.record;
   const repo = await openDestinationRepository(destination, deps.secrets, { createIfMissing: true, workers: deps.workers });
+  let image: Awaited<ReturnType<typeof imageForBackup>> = null;
   try {
+    // "Download image from Glance": the image as one more disk, unless the chain holds it already.
+    image = await imageForBackup(glance.os, { enabled: glance.enabled, imageId: metadata.image, parent, position: metadata.disks.length, notCovered: metadata.notCovered, signal: ctx.signal });
+    if (image) metadata.glanceImage = image.record;
     const disks: DiskInput[] = metadata.disks.map((d, i) => ({ name: d.volumeId, source: sources[i]! }));
     if (image?.input) disks.push(image.input);
     const result = await repo.backup(disks, {

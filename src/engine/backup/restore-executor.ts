@@ -73,6 +73,16 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
     let imageId: string | undefined;
     let ok = false;
     try {
+      // The boot image first: a restore that cannot boot fails before it writes any volume.
+      const rootIndex = selected.findIndex((r) => isRootVolume(metadata, r));
+      let imageRef: string | undefined;
+      if (!single && rootIndex < 0) {
+        await ctx.phase('image');
+        imageRef = await bootImage(em, target, backup, metadata, m, novaRoot, restore.name, {
+          signal: ctx.signal, wait, workers: deps.workers, secrets: deps.secrets, onCreated: (id) => (imageId = id),
+        });
+      }
+
       await ctx.phase('volumes');
       for (const row of selected) {
         const p = row.position;
@@ -116,15 +126,6 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
       if (single) {
         resultId = proxy.disks[0]!.volumeId!;
       } else {
-        const rootIndex = selected.findIndex((r) => isRootVolume(metadata, r));
-        let imageRef: string | undefined;
-        if (rootIndex < 0) {
-          await ctx.phase('image');
-          const boot = await bootImage(em, target, backup, metadata, m, novaRoot, restore.name, {
-            signal: ctx.signal, wait, workers: deps.workers, secrets: deps.secrets, onCreated: (id) => (imageId = id),
-          });
-          imageRef = boot;
-        }
         await ctx.phase('server');
         const spec = await serverSpec(target, restore.name, restore.zone?.name, metadata, m, proxy.disks.map((d) => d.volumeId!), rootIndex, imageRef, ctx.signal);
         serverId = (await target.nova.createServer(spec, ctx.signal)).id;
