@@ -13,6 +13,7 @@ export type NewCloud = {
   endpointInterface: EndpointInterface;
   mode: CloudMode;
   downloadImage: boolean;
+  keepLastSnapshot?: boolean;
   domainScoped: boolean;
   nodeConfiguration?: NodeConfiguration;
   authDomains: AuthDomainInput[];
@@ -38,7 +39,7 @@ export async function setAuthDomains(em: EntityManager, seal: Seal, cloud: Cloud
 export async function createCloud(em: EntityManager, seal: Seal, v: NewCloud): Promise<Cloud> {
   const cloud = em.create(Cloud, {
     name: v.name, keystoneUrl: v.keystoneUrl, region: v.region, endpointInterface: v.endpointInterface, mode: v.mode,
-    downloadImage: v.downloadImage, domainScoped: v.domainScoped, nodeConfiguration: v.nodeConfiguration,
+    downloadImage: v.downloadImage, keepLastSnapshot: v.keepLastSnapshot ?? false, domainScoped: v.domainScoped, nodeConfiguration: v.nodeConfiguration,
   });
   await setAuthDomains(em, seal, cloud, v.authDomains, []);
   return cloud;

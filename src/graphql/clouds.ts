@@ -40,6 +40,7 @@ builder.loadableNode(CloudRef, {
     endpointInterface: t.field({ type: EndpointInterfaceEnum, resolve: (c) => c.endpointInterface }),
     mode: t.field({ type: CloudModeEnum, resolve: (c) => c.mode }),
     downloadImage: t.exposeBoolean('downloadImage', { description: 'Back up the Glance image of image-booted instances too' }),
+    keepLastSnapshot: t.exposeBoolean('keepLastSnapshot', { description: "Keep each volume's last backup snapshot (the previous one is deleted when a new one is kept)" }),
     domainScoped: t.exposeBoolean('domainScoped', { description: 'Authenticate with domain-scoped tokens' }),
     nodeConfiguration: t.field({ type: NodeConfigurationRef, nullable: true, resolve: (c) => viaLoader(c.nodeConfiguration) }),
     authDomains: t.loadableGroup({

@@ -174,6 +174,11 @@ export class CinderClient {
     })).snapshots;
   }
 
+  /** Replaces the snapshot's metadata. */
+  async setSnapshotMetadata(id: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Record<string, string>> {
+    return (await this.session.json<{ metadata: Record<string, string> }>('volumev3', 'PUT', `/snapshots/${id}/metadata`, { headers: mv, json: { metadata }, signal })).metadata;
+  }
+
   async deleteSnapshot(id: string, signal?: AbortSignal): Promise<void> {
     await this.session.request('volumev3', 'DELETE', `/snapshots/${id}`, { headers: mv, expect: 'none', signal });
   }

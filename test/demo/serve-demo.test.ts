@@ -174,7 +174,7 @@ describe('serve --demo', () => {
     expect(task.backup.disks.map((d: any) => d.name).sort()).toEqual(['web-1-data', 'web-1-root']);
     expect(Number(task.backup.storedBytes)).toBeGreaterThan(0);
     await stopServe(s);
-  });
+  }, 150_000); // spawns `serve --demo` (tsx, migrations, first sync): ~60 s on a loaded 2-core machine
 
   it('a second start on the same data folder finds everything and adds no duplicates', async () => {
     const s = await startServe();

@@ -94,6 +94,8 @@ export type CloudCreateInput = {
   domainScoped?: boolean | null | undefined;
   downloadImage?: boolean | null | undefined;
   endpointInterface?: EndpointInterface | null | undefined;
+  /** Keep each volume's last backup snapshot instead of deleting it */
+  keepLastSnapshot?: boolean | null | undefined;
   /** http(s) URL whose path ends in /v3 */
   keystoneUrl: string;
   mode?: CloudMode | null | undefined;
@@ -115,6 +117,7 @@ export type CloudUpdateInput = {
   downloadImage?: boolean | null | undefined;
   endpointInterface?: EndpointInterface | null | undefined;
   id: string | number;
+  keepLastSnapshot?: boolean | null | undefined;
   keystoneUrl?: string | null | undefined;
   mode?: CloudMode | null | undefined;
   name?: string | null | undefined;

@@ -16,6 +16,8 @@ export class Cloud extends BaseEntity {
   endpointInterface: EndpointInterface & Opt = 'INTERNAL';
   mode: CloudMode & Opt = 'DISK_ATTACHMENT';
   downloadImage: boolean & Opt = false;
+  /** Keep each volume's last backup snapshot (the previous one is deleted when a new one is kept). */
+  keepLastSnapshot: boolean & Opt = false;
   domainScoped: boolean & Opt = false;
   nodeConfiguration?: import('./node-configuration.ts').NodeConfiguration;
   authDomains = new Collection<CloudAuthDomain>(this);
@@ -42,6 +44,7 @@ export const CloudSchema = new EntitySchema<Cloud, BaseEntity>({
     endpointInterface: { enum: true, items: () => [...EndpointInterfaces] },
     mode: { enum: true, items: () => [...CloudModes] },
     downloadImage: { type: 'boolean' },
+    keepLastSnapshot: { type: 'boolean' },
     domainScoped: { type: 'boolean' },
     nodeConfiguration: { kind: 'm:1', entity: 'NodeConfiguration', nullable: true },
     authDomains: { kind: '1:m', entity: () => CloudAuthDomain, mappedBy: 'cloud', orphanRemoval: true },

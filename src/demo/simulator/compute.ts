@@ -62,6 +62,7 @@ async function createServer(ctx: Ctx) {
   if (!body?.name || !body.flavorRef) throw novaError(400, "Invalid input for field/attribute server. Value: missing 'name' or 'flavorRef'");
   if (!state.flavors.has(body.flavorRef)) throw novaError(400, `Flavor ${body.flavorRef} could not be found.`);
   if (body.imageRef && !state.images.has(body.imageRef)) throw novaError(400, `Image ${body.imageRef} could not be found.`);
+  if (body.imageRef && state.images.get(body.imageRef)!.status !== 'active') throw novaError(400, `Image ${body.imageRef} is not active.`);
   if (body.networks === undefined) throw novaError(400, "Invalid input for field/attribute server. Value: missing 'networks' (required from 2.37)");
   const zone = body.availability_zone ?? state.zones[0]!;
   if (!state.zones.includes(zone)) throw novaError(400, `The requested availability zone is not available`);
@@ -94,7 +95,7 @@ async function createServer(ctx: Ctx) {
   }
   for (const [i, b] of bdms.entries()) {
     const boot = b.boot_index === null || b.boot_index === undefined ? null : Number(b.boot_index);
-    sim.beginAttach(s, state.volumes.get(b.uuid!)!, { device: b.device_name ?? `/dev/vd${String.fromCharCode(97 + i)}`, bootIndex: boot, deleteOnTermination: !!b.delete_on_termination, force: true });
+    sim.beginAttach(s, state.volumes.get(b.uuid!)!, { device: b.device_name ?? `/dev/vd${String.fromCharCode(97 + i + (body.imageRef ? 1 : 0))}`, bootIndex: boot, deleteOnTermination: !!b.delete_on_termination, force: true });
   }
   sim.later(() => {
     s.status = 'ACTIVE';

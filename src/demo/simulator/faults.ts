@@ -9,8 +9,10 @@ export type FaultRule = {
   path: string;
   /** Answer with this status (5xx usually)… */
   status?: number;
-  /** …or never answer. */
+  /** …or never answer… */
   hang?: boolean;
+  /** …or read this many bytes of the request body, then drop the connection (a broken upload). */
+  dropAfterBytes?: number;
   /** How many requests this rule applies to. */
   times: number;
 };
@@ -21,7 +23,7 @@ export class Faults {
   neverCompleteAttach = false;
 
   add(rule: FaultRule): void {
-    if (!rule.hang && !rule.status) throw new Error('a fault needs a status or hang: true');
+    if (!rule.hang && !rule.status && rule.dropAfterBytes === undefined) throw new Error('a fault needs a status, hang: true or dropAfterBytes');
     this.rules.push({ ...rule, re: new RegExp(rule.path), hits: 0 });
   }
 

@@ -51,7 +51,14 @@ export const imageRoutes: Route[] = [
     const md5 = createHash('md5');
     const sha = createHash('sha512');
     const tap = new Transform({ transform(chunk, _e, cb) { md5.update(chunk); sha.update(chunk); cb(null, chunk); } });
-    await pipeline(ctx.req, tap, createWriteStream(ctx.sim.files.imagePath(i.id)));
+    try {
+      await pipeline(ctx.req, tap, createWriteStream(ctx.sim.files.imagePath(i.id)));
+    } catch (e) {
+      // As Glance does: a failed upload puts the image back to `queued` and drops the partial data.
+      i.status = 'queued';
+      await ctx.sim.files.remove(ctx.sim.files.imagePath(i.id));
+      throw glanceError(400, `upload of image ${i.id} broke off: ${(e as Error).message}`);
+    }
     i.size = (await stat(ctx.sim.files.imagePath(i.id))).size;
     i.checksum = md5.digest('hex');
     i.sha512 = sha.digest('hex');

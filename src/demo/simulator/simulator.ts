@@ -289,6 +289,14 @@ export class Simulator {
         req.resume();
         return;
       }
+      if (fault?.dropAfterBytes !== undefined) {
+        let seen = 0;
+        const limit = fault.dropAfterBytes;
+        req.on('data', (c: Buffer) => {
+          seen += c.length;
+          if (seen > limit) req.socket.destroy();
+        });
+      }
       if (fault?.status) throw service === 'identity' ? keystoneError(fault.status, 'Injected', 'injected fault') : novaError(fault.status, 'injected fault');
       const mv = this.#microversion(req, service);
       const token = this.#authenticate(req, service, parsed.rest, req.method ?? 'GET');

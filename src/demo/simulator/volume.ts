@@ -163,6 +163,14 @@ export const volumeRoutes: Route[] = [
     return ok({ snapshots: [...ctx.sim.state.snapshots.values()].filter((s) => all || s.projectId === ctx.token!.projectId).map(shape.snapshot) });
   }),
   route('GET', '/snapshots/:id', (ctx) => ok({ snapshot: shape.snapshot(visibleSnapshot(ctx, ctx.params[0]!)) })),
+  route('PUT', '/snapshots/:id/metadata', async (ctx) => {
+    const s = visibleSnapshot(ctx, ctx.params[0]!);
+    const { metadata } = await ctx.json<{ metadata?: Record<string, string> }>();
+    if (!metadata || typeof metadata !== 'object') throw novaError(400, 'Malformed request body');
+    s.metadata = { ...metadata };
+    s.updatedAt = nowIso();
+    return ok({ metadata: s.metadata });
+  }),
   route('DELETE', '/snapshots/:id', (ctx) => {
     const s = visibleSnapshot(ctx, ctx.params[0]!);
     if (s.status === 'creating' || s.status === 'deleting') throw novaError(400, `Invalid snapshot: Snapshot status must be available or error and must not be part of a group.`);

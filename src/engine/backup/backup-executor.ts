@@ -16,8 +16,10 @@ import { FileDiskSource, type BackupResult, type DiskInput } from '../repository
 import { captureInstance, type InstanceMetadata } from '../strategies/disk-attachment/instance-metadata.ts';
 import { cleanOrphans } from '../strategies/disk-attachment/janitor.ts';
 import { ProxyDisks } from '../strategies/disk-attachment/proxy-disks.ts';
+import { proxySession } from '../strategies/disk-attachment/proxy-session.ts';
 import type { TaskContext } from '../task-runner.ts';
 import { openDestinationRepository } from './destination-repository.ts';
+import { imageDiskRow, imageForBackup } from './glance-image.ts';
 
 export type BackupExecutorDeps = {
   secrets: SecretBox;
@@ -57,10 +59,10 @@ export function backupExecutor(deps: BackupExecutorDeps) {
     const instance = await em.findOneOrFail(Instance, task.instance.id, { populate: ['cloud', 'cloud.authDomains', 'project'], filters: false });
     const destination = await em.findOneOrFail(BackupDestination, task.destination.id, { filters: false });
     const cloud = instance.cloud;
-    // The first auth domain's admin session: temporary volumes live in the proxy's project.
+    // The session of the project owning the proxy VM: temporary volumes live there.
     const connection = connectCloud(cloud, deps.secrets, deps.http);
-    const os: ServiceClients = connection.clients(connection.defaultSession());
     const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const os: ServiceClients = connection.clients(await proxySession(em, connection, cloud, placement.proxyServerId));
     const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
 
     // Cheap: two list calls. Orphans of dead tasks go before we add our own resources.
@@ -91,10 +93,10 @@ export function backupExecutor(deps: BackupExecutorDeps) {
       for (const d of proxy.disks) sources.push(await FileDiskSource.open(d.path!));
       const total = sources.reduce((n, s) => n + s.size, 0);
       await ctx.phase('store', BigInt(total));
-      const result = await store(ctx, deps, destination, backup, metadata, sources);
+      const result = await store(ctx, deps, destination, backup, metadata, sources, { os, enabled: cloud.downloadImage });
       await ctx.phase('cleanup');
       await closeAll(sources);
-      const errors = await proxy.cleanup();
+      const errors = [...(await proxy.settleSnapshots(cloud.keepLastSnapshot)), ...(await proxy.cleanup())];
       if (errors.length) throw new BackupTaskError(`backup stored, but cleanup failed: ${errors.map((e) => e.message).join('; ')}`);
       await complete(em, backup, instance, metadata, result, (Date.now() - started) / 1000);
       await deps.usage?.backupCompleted(em, backup);
@@ -147,6 +149,7 @@ async function fullIsDue(ctx: TaskContext, backup: Backup, destination: BackupDe
 
 async function store(
   ctx: TaskContext, deps: BackupExecutorDeps, destination: BackupDestination, backup: Backup, metadata: InstanceMetadata, sources: FileDiskSource[],
+  glance: { os: ServiceClients; enabled: boolean },
 ): Promise<BackupResult & { parent: Backup | null }> {
   // The last good backup of this instance in this destination: its record is the parent (dedup
   // against the whole repository happens anyway; the parent names the chain for the record).
@@ -158,8 +161,13 @@ async function store(
     { orderBy: { completedAt: 'desc' }, filters: false },
   );
   const repo = await openDestinationRepository(destination, deps.secrets, { createIfMissing: true, workers: deps.workers });
+  let image: Awaited<ReturnType<typeof imageForBackup>> = null;
   try {
+    // "Download image from Glance": the image as one more disk, unless the chain holds it already.
+    image = await imageForBackup(glance.os, { enabled: glance.enabled, imageId: metadata.image, parent, position: metadata.disks.length, notCovered: metadata.notCovered, signal: ctx.signal });
+    if (image) metadata.glanceImage = image.record;
     const disks: DiskInput[] = metadata.disks.map((d, i) => ({ name: d.volumeId, source: sources[i]! }));
+    if (image?.input) disks.push(image.input);
     const result = await repo.backup(disks, {
       tag: `instance:${backup.instance.id}`,
       parent: parent?.repositoryBackupId ?? undefined,
@@ -169,6 +177,7 @@ async function store(
     });
     return { ...result, parent };
   } finally {
+    await image?.input?.source.close?.();
     await repo.close();
   }
 }
@@ -189,11 +198,16 @@ async function complete(em: EntityManager, backup: Backup, instance: Instance, m
     transferredBytes: BigInt(result.storedBytes),
     storedBytes: BigInt(result.storedBytes),
     note: metadata.notCovered.length ? `not covered by disk attachment: ${metadata.notCovered.join(', ')}` : null,
+    metadata: metadata as unknown as Record<string, unknown>,
   });
   const existing = new Set((await em.find(BackupDisk, { backup: backup.id }, { filters: false })).map((d) => d.position));
   for (const [position, rec] of result.record.disks.entries()) {
     if (existing.has(position)) continue;
-    const d = metadata.disks[position]!;
+    const d = metadata.disks[position];
+    if (!d) {
+      em.create(BackupDisk, imageDiskRow(backup, backup.project, position, metadata.glanceImage!, rec));
+      continue;
+    }
     em.create(BackupDisk, {
       backup, project: backup.project, volume: volumes.find((v) => v.externalId === d.volumeId), position, name: d.name ?? d.volumeId, kind: 'CINDER',
       volumeExternalId: d.volumeId, device: d.device ?? undefined, bootIndex: d.bootIndex ?? undefined,

@@ -4,17 +4,25 @@
 // then a server booted from the restored root volume with the captured flavor, key pair,
 // security groups and networks (mapped, new ports). With `mappings.diskPosition` only that disk
 // is restored, as a new volume. On failure or cancellation everything created is deleted.
+//
+// Images: a server without a root volume boots from an image — the backup's Nova root disk
+// (kind NOVA_ROOT) uploaded to Glance as a new image; else the captured image, mapped
+// (`mappings.images`), else reused when it is active in the target cloud, else uploaded from the
+// backup ("download image from Glance" kept it). Nova ephemeral disks (NOVA_EPHEMERAL) are
+// restored as Cinder volumes attached to the new server: Nova cannot be given ephemeral data.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Backup, CloudAuthDomain, Restore, type Cloud, type Project, type Task } from '../../db/entities/index.ts';
+import { Backup, Restore, type BackupDisk, type Task } from '../../db/entities/index.ts';
 import type { RestoreMappings } from '../../db/entities/restore.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import { OpenStackError, type HttpOptions, type ServerCreate, type ServiceClients, type WaitOptions } from '../../openstack/index.ts';
 import { connectCloud } from '../openstack-connection.ts';
 import type { CapturedDisk, InstanceMetadata } from '../strategies/disk-attachment/instance-metadata.ts';
 import { ProxyDisks } from '../strategies/disk-attachment/proxy-disks.ts';
+import { authDomainOf, proxySession } from '../strategies/disk-attachment/proxy-session.ts';
 import type { TaskContext } from '../task-runner.ts';
 import { proxyFor } from './backup-executor.ts';
 import { openDestinationRepository } from './destination-repository.ts';
+import { deleteImageQuietly, imageLocation, imageUsable, uploadImageFromBackup } from './glance-image.ts';
 
 export type RestoreExecutorDeps = {
   secrets: SecretBox;
@@ -25,6 +33,10 @@ export type RestoreExecutorDeps = {
 };
 
 export class RestoreTaskError extends Error {}
+
+const GiB = 1024 ** 3;
+/** Disks restored into new Cinder volumes when the whole instance is restored. */
+const VOLUME_KINDS = new Set(['CINDER', 'NOVA_EPHEMERAL']);
 
 const mapped = (list: { from: string; to: string }[] | undefined, from: string | null) => (from && list?.find((m) => m.from === from)?.to) ?? from;
 
@@ -38,41 +50,59 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
     if (backup.state !== 'AVAILABLE' || !backup.repositoryBackupId) throw new RestoreTaskError(`backup ${backup.id} is ${backup.state}, not restorable`);
     const metadata = backup.metadata as unknown as InstanceMetadata;
     const m: RestoreMappings = restore.mappings ?? {};
-    const positions = m.diskPosition != null ? [m.diskPosition] : metadata.disks.map((_, i) => i);
-    if (positions.some((p) => !metadata.disks[p])) throw new RestoreTaskError(`the backup has no disk at position ${m.diskPosition}`);
+    const rows = backup.disks.getItems();
+    const single = m.diskPosition != null;
+    const selected = single ? rows.filter((r) => r.position === m.diskPosition) : rows.filter((r) => VOLUME_KINDS.has(r.kind));
+    if (single && selected.length === 0) throw new RestoreTaskError(`the backup has no disk at position ${m.diskPosition}`);
+    const positions = selected.map((r) => r.position);
+    const novaRoot = single ? undefined : rows.find((r) => r.kind === 'NOVA_ROOT');
 
     const cloud = backup.cloud;
     const connection = connectCloud(cloud, deps.secrets, deps.http);
-    // The proxy is reached with the admin session; the new resources belong to the target project.
-    const admin: ServiceClients = connection.clients(connection.defaultSession());
-    const target: ServiceClients = connection.clients(connection.projectSession(await authDomainOf(em, cloud, restore.project), restore.project.externalId));
+    // The proxy is reached with its own project's session; the new resources belong to the target project.
     const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const admin: ServiceClients = connection.clients(await proxySession(em, connection, cloud, placement.proxyServerId));
+    const domain = await authDomainOf(em, cloud, restore.project);
+    if (!domain) throw new RestoreTaskError(`cloud ${cloud.name} has no auth domain`);
+    const target: ServiceClients = connection.clients(connection.projectSession(domain, restore.project.externalId));
     const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
     await em.nativeUpdate(Restore, { id: restore.id }, { state: 'RUNNING' });
 
     const proxy = new ProxyDisks(admin, task.id, { ...placement, wait, byIdRoot: deps.byIdRoot });
     let serverId: string | undefined;
+    let imageId: string | undefined;
     let ok = false;
     try {
+      // The boot image first: a restore that cannot boot fails before it writes any volume.
+      const rootIndex = selected.findIndex((r) => isRootVolume(metadata, r));
+      let imageRef: string | undefined;
+      if (!single && rootIndex < 0) {
+        await ctx.phase('image');
+        imageRef = await bootImage(em, target, backup, metadata, m, novaRoot, restore.name, {
+          signal: ctx.signal, wait, workers: deps.workers, secrets: deps.secrets, onCreated: (id) => (imageId = id),
+        });
+      }
+
       await ctx.phase('volumes');
-      for (const p of positions) {
-        const d = metadata.disks[p]!;
+      for (const row of selected) {
+        const p = row.position;
+        const d = capturedDisk(metadata, row);
         const vol = await target.cinder.createVolume({
-          size: d.sizeGiB,
-          name: positions.length === 1 && m.diskPosition != null ? restore.name : `${restore.name}-${p === 0 && d.bootIndex === 0 ? 'root' : `disk${p}`}`,
-          volume_type: mapped(m.volumeTypes, d.volumeType) ?? undefined,
-          availability_zone: restore.zone?.name ?? d.availabilityZone,
+          size: d?.sizeGiB ?? Math.max(1, Math.ceil(Number(row.sizeBytes) / GiB)),
+          name: single ? restore.name : `${restore.name}-${isRootVolume(metadata, row) ? 'root' : `disk${p}`}`,
+          volume_type: mapped(m.volumeTypes, d?.volumeType ?? null) ?? undefined,
+          availability_zone: restore.zone?.name ?? d?.availabilityZone ?? metadata.server.availabilityZone,
           // Not the janitor's tag: these volumes are the result and must outlive the task.
           metadata: { 'strongbox-restore-task': task.id },
         }, ctx.signal);
-        proxy.disks.push({ sourceVolumeId: d.volumeId, sizeGiB: d.sizeGiB, volumeId: vol.id });
+        proxy.disks.push({ sourceVolumeId: row.volumeExternalId ?? row.name, sizeGiB: vol.size, volumeId: vol.id });
         await target.cinder.waitForVolume(vol.id, ['available'], { ...wait, signal: ctx.signal });
       }
 
       await ctx.phase('attach');
       await proxy.attach(ctx.signal);
 
-      const total = backup.disks.getItems().filter((d) => positions.includes(d.position)).reduce((n, d) => n + d.sizeBytes, 0n);
+      const total = selected.reduce((n, d) => n + d.sizeBytes, 0n);
       await ctx.phase('restore', total);
       const repo = await openDestinationRepository(backup.destination, deps.secrets, { workers: deps.workers });
       try {
@@ -93,11 +123,11 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
       if (detachErrors.length) throw new RestoreTaskError(detachErrors.map((e) => e.message).join('; '));
 
       let resultId: string;
-      if (m.diskPosition != null) {
+      if (single) {
         resultId = proxy.disks[0]!.volumeId!;
       } else {
         await ctx.phase('server');
-        const spec = await serverSpec(target, restore.name, restore.zone?.name, metadata, m, proxy.disks.map((d) => d.volumeId!), ctx.signal);
+        const spec = await serverSpec(target, restore.name, restore.zone?.name, metadata, m, proxy.disks.map((d) => d.volumeId!), rootIndex, imageRef, ctx.signal);
         serverId = (await target.nova.createServer(spec, ctx.signal)).id;
         await target.nova.waitForServer(serverId, ['ACTIVE'], { ...wait, signal: ctx.signal });
         resultId = serverId;
@@ -107,6 +137,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
     } finally {
       if (!ok) {
         if (serverId) await deleteServer(target, serverId, wait);
+        if (imageId) await deleteImageQuietly(target, imageId);
         const errors = await proxy.cleanup();
         for (const e of errors) process.stderr.write(`[restore ${task.id}] cleanup: ${e.message}\n`);
         await em.nativeUpdate(Restore, { id: restore.id }, { state: ctx.signal.aborted ? 'CANCELLED' : 'FAILED' });
@@ -115,18 +146,62 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
   };
 }
 
-/** The credential set for a project: the auth domain whose domain ID (or name) is the project's. */
-async function authDomainOf(em: EntityManager, cloud: Cloud, project: Project): Promise<string> {
-  const domains = await em.find(CloudAuthDomain, { cloud: cloud.id }, { filters: false, orderBy: { createdAt: 'asc' } });
-  const match = domains.find((d) => d.domainId && d.domainId === project.domainId)
-    ?? domains.find((d) => d.name.toLowerCase() === (project.domainId ?? '').toLowerCase())
-    ?? domains[0];
-  if (!match) throw new RestoreTaskError(`cloud ${cloud.name} has no auth domain`);
-  return match.name;
+/** The captured Cinder disk of a row (by volume ID; older backups by position). */
+function capturedDisk(meta: InstanceMetadata, row: BackupDisk): CapturedDisk | undefined {
+  if (row.kind !== 'CINDER') return undefined;
+  return meta.disks.find((d) => d.volumeId === row.volumeExternalId) ?? meta.disks[row.position];
+}
+
+function isRootVolume(meta: InstanceMetadata, row: BackupDisk): boolean {
+  return row.kind === 'CINDER' && (capturedDisk(meta, row)?.bootIndex ?? row.bootIndex ?? null) === 0;
+}
+
+/**
+ * The image a server without a root volume boots from: the backup's Nova root disk uploaded as a
+ * new image; else the captured image mapped, reused, or uploaded from the backup. An image
+ * created here is reported through `onCreated` (deleted by the caller if the restore fails).
+ */
+async function bootImage(
+  em: EntityManager, os: ServiceClients, backup: Backup, meta: InstanceMetadata, m: RestoreMappings, novaRoot: BackupDisk | undefined, name: string,
+  o: { signal: AbortSignal; wait: Omit<WaitOptions, 'signal'>; workers?: number; secrets: SecretBox; onCreated: (id: string) => void },
+): Promise<string> {
+  let from: { repositoryBackupId: string; position: number };
+  let upload: Parameters<typeof uploadImageFromBackup>[3];
+  if (novaRoot) {
+    // The root disk as it was (bytes of the whole disk, raw), not the base image it started from.
+    from = { repositoryBackupId: backup.repositoryBackupId!, position: novaRoot.position };
+    upload = {
+      name: `${name}-root`, diskFormat: 'raw', containerFormat: 'bare', minRam: meta.glanceImage?.minRam,
+      properties: { ...meta.glanceImage?.properties, 'strongbox-restored-from': meta.server.id },
+    };
+  } else {
+    const wanted = m.images?.find((x) => x.from === meta.image)?.to;
+    if (wanted) return wanted;
+    if (!meta.image) throw new RestoreTaskError('the backup has no root volume and no image to boot from');
+    if (await imageUsable(os, meta.image, o.signal)) return meta.image;
+    const held = await imageLocation(em, backup);
+    if (!held) {
+      throw new RestoreTaskError(`image ${meta.image} exists neither in the target cloud nor in the image mappings, and the backup does not hold it ("download image from Glance" was off): give an image mapping`);
+    }
+    from = held;
+    const i = held.image;
+    upload = {
+      name: i.name ?? `${name}-image`, diskFormat: i.diskFormat, containerFormat: i.containerFormat, minDisk: i.minDisk, minRam: i.minRam,
+      properties: { ...i.properties, 'strongbox-restored-from': i.imageId }, expected: i,
+    };
+  }
+  const repo = await openDestinationRepository(backup.destination, o.secrets, { workers: o.workers });
+  try {
+    const image = await uploadImageFromBackup(os, repo, from, upload, { signal: o.signal, wait: o.wait, onCreated: o.onCreated });
+    return image.id;
+  } finally {
+    await repo.close();
+  }
 }
 
 async function serverSpec(
-  os: ServiceClients, name: string, zone: string | undefined, meta: InstanceMetadata, m: RestoreMappings, volumeIds: string[], signal: AbortSignal,
+  os: ServiceClients, name: string, zone: string | undefined, meta: InstanceMetadata, m: RestoreMappings, volumeIds: string[],
+  rootIndex: number, imageRef: string | undefined, signal: AbortSignal,
 ): Promise<ServerCreate> {
   let flavorRef = m.flavorId;
   if (!flavorRef) {
@@ -134,8 +209,6 @@ async function serverSpec(
     if (!flavor) throw new RestoreTaskError(`flavor ${meta.flavor.original_name} does not exist any more: give a flavor mapping`);
     flavorRef = flavor.id;
   }
-  const rootIndex = meta.disks.findIndex((d: CapturedDisk) => d.bootIndex === 0);
-  const imageRef = rootIndex < 0 ? mapped(m.images, meta.image) ?? undefined : undefined;
   if (rootIndex < 0 && !imageRef) throw new RestoreTaskError('the backup has no root volume and no image to boot from');
   const bdms: NonNullable<ServerCreate['block_device_mapping_v2']> = volumeIds.map((uuid, i) => ({
     boot_index: i === rootIndex ? 0 : null, uuid, source_type: 'volume', destination_type: 'volume', delete_on_termination: false,

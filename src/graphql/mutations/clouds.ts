@@ -45,6 +45,7 @@ const cloudFields = {
   endpointInterface: z.enum(EndpointInterfaces),
   mode: z.enum(CloudModes),
   downloadImage: z.boolean(),
+  keepLastSnapshot: z.boolean(),
   domainScoped: z.boolean(),
   nodeConfigurationId: z.string().nullish(),
   authDomains: z.array(authDomainSchema).min(1, 'at least one auth domain').max(50, 'at most 50 auth domains'),
@@ -76,6 +77,7 @@ const CloudCreateInput = builder.inputType('CloudCreateInput', {
     endpointInterface: t.field({ type: EndpointInterfaceEnum, defaultValue: 'INTERNAL' }),
     mode: t.field({ type: CloudModeEnum, defaultValue: 'DISK_ATTACHMENT' }),
     downloadImage: t.boolean({ defaultValue: false }),
+    keepLastSnapshot: t.boolean({ defaultValue: false, description: "Keep each volume's last backup snapshot instead of deleting it" }),
     domainScoped: t.boolean({ defaultValue: false }),
     nodeConfigurationId: t.id(),
     authDomains: t.field({ type: [CloudAuthDomainInput], required: true }),
@@ -91,6 +93,7 @@ const CloudUpdateInput = builder.inputType('CloudUpdateInput', {
     endpointInterface: t.field({ type: EndpointInterfaceEnum }),
     mode: t.field({ type: CloudModeEnum }),
     downloadImage: t.boolean(),
+    keepLastSnapshot: t.boolean(),
     domainScoped: t.boolean(),
     nodeConfigurationId: t.id({ description: 'The node configuration serving this cloud' }),
     authDomains: t.field({ type: [CloudAuthDomainInput], description: 'Replaces the set (matched by name; omit a password to keep it)' }),
@@ -129,7 +132,7 @@ builder.mutationField('cloudUpdate', (t) =>
         const v = validate(updateSchema, input);
         const cloud = await loadRef(em, ctx, Cloud, 'Cloud', v.id, ['id']);
         const changes: Partial<Cloud> = {};
-        for (const key of ['name', 'keystoneUrl', 'region', 'endpointInterface', 'mode', 'downloadImage', 'domainScoped'] as const) {
+        for (const key of ['name', 'keystoneUrl', 'region', 'endpointInterface', 'mode', 'downloadImage', 'keepLastSnapshot', 'domainScoped'] as const) {
           if (v[key] != null) (changes as Record<string, unknown>)[key] = v[key];
         }
         if (v.nodeConfigurationId != null) changes.nodeConfiguration = await loadRef(em, ctx, NodeConfiguration, 'NodeConfiguration', v.nodeConfigurationId, ['nodeConfigurationId']);

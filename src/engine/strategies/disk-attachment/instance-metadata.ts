@@ -3,6 +3,7 @@
 // Nova root disks and ephemeral disks (no Cinder volume) are listed as not covered: this
 // strategy reads Cinder volumes only.
 import type { CinderVolume, NovaServer, ServiceClients } from '../../../openstack/index.ts';
+import type { BackedUpImage } from '../../backup/glance-image.ts';
 
 export type CapturedDisk = {
   volumeId: string;
@@ -26,6 +27,8 @@ export type InstanceMetadata = {
   disks: CapturedDisk[];
   /** Disks this strategy does not back up (Nova root/ephemeral/swap). */
   notCovered: string[];
+  /** The base image, when the cloud downloads images from Glance (glance-image.ts). */
+  glanceImage?: BackedUpImage;
   capturedAt: string;
 };
 
@@ -46,7 +49,10 @@ export async function captureInstance(os: ServiceClients, serverId: string, sign
   // Root volume first, then by device name: the repository's disk positions follow this order.
   disks.sort((a, b) => (a.bootIndex ?? 1) - (b.bootIndex ?? 1) || (a.device ?? '').localeCompare(b.device ?? ''));
   const notCovered: string[] = [];
-  if (server.image !== '') notCovered.push(`nova root disk (${server.flavor.disk} GiB, image ${server.image.id})`);
+  // An image-booted root disk lives on the hypervisor, not in Cinder: no volume to snapshot.
+  if (server.image !== '') {
+    notCovered.push(`nova root disk (${server.flavor.disk} GiB, booted from image ${server.image.id}): not a Cinder volume, its data is not backed up; "download image from Glance" keeps only the base image`);
+  }
   if (server.flavor.ephemeral > 0) notCovered.push(`ephemeral disk (${server.flavor.ephemeral} GiB)`);
   if (server.flavor.swap > 0) notCovered.push(`swap (${server.flavor.swap} MiB)`);
   return {

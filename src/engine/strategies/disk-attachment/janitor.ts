@@ -1,7 +1,8 @@
 // Leftovers of crashed or killed backups: temporary volumes (attached to a proxy or not) and
 // snapshots tagged `strongbox-task=<taskId>`, older than a grace period, whose task is not
 // RUNNING any more. Every backup on a cloud runs this first — two list calls, cheap — so orphans
-// never outlive the next backup on that cloud.
+// never outlive the next backup on that cloud. A kept snapshot ("keep the last snapshot") has
+// lost its task tag for `strongbox-kept-for`: it is no orphan and is never touched here.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Task } from '../../../db/entities/index.ts';
 import type { ServiceClients } from '../../../openstack/index.ts';

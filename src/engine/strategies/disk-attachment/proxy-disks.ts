@@ -12,6 +12,8 @@ import {
 } from '../../../openstack/index.ts';
 
 export const TASK_TAG = 'strongbox-task';
+/** A snapshot kept after its backup ("keep the last snapshot"); the value is the source volume ID. */
+export const KEPT_TAG = 'strongbox-kept-for';
 export const resourceName = (taskId: string) => `strongbox-${taskId}`;
 
 export type ProxyDisk = {
@@ -111,6 +113,45 @@ export class ProxyDisks {
       if (!disk.volumeId || !disk.attachRequested) continue;
       if (await this.detachOne(disk.volumeId)) disk.attachRequested = false;
       else errors.push(new Error(`volume ${disk.volumeId} did not detach from the proxy ${this.opts.proxyServerId}`));
+    }
+    return errors;
+  }
+
+  /**
+   * "Keep the last snapshot or delete it, as configured", after a successful backup and before
+   * `cleanup()`. With `keep`, each snapshot of this backup becomes its volume's kept snapshot —
+   * its metadata replaced by `strongbox-kept-for=<volume>`, so it is no longer the task's and the
+   * janitor leaves it alone — and `cleanup()` will not delete it. Either way the volumes'
+   * previously kept snapshots are deleted (with the setting off, nothing stays behind).
+   */
+  async settleSnapshots(keep: boolean): Promise<Error[]> {
+    const errors: Error[] = [];
+    const kept = new Set<string>();
+    const sources = new Set(this.disks.filter((d) => d.snapshotId).map((d) => d.sourceVolumeId));
+    for (const disk of this.disks) {
+      if (!disk.snapshotId || !keep) continue;
+      try {
+        await this.os.cinder.setSnapshotMetadata(disk.snapshotId, { [KEPT_TAG]: disk.sourceVolumeId });
+        kept.add(disk.snapshotId);
+        disk.snapshotId = undefined;
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    }
+    if (sources.size === 0) return errors;
+    try {
+      const previous = (await this.os.cinder.listSnapshots({ allTenants: true }))
+        .filter((s) => sources.has(s.metadata?.[KEPT_TAG] ?? '') && !kept.has(s.id) && s.status !== 'deleting');
+      for (const s of previous) {
+        try {
+          await this.os.cinder.deleteSnapshot(s.id);
+          await this.os.cinder.waitForSnapshotGone(s.id, { ...this.opts.wait });
+        } catch (e) {
+          if (!(e instanceof OpenStackError && e.notFound)) errors.push(e as Error);
+        }
+      }
+    } catch (e) {
+      errors.push(e as Error);
     }
     return errors;
   }
