@@ -316,4 +316,24 @@ describe('PRUNE and VERIFY tasks', () => {
     expect(bad.result).toMatchObject({ ok: false, errorCount: 1 });
     expect(JSON.stringify(bad.result)).toContain(pack.name);
   });
+
+  it('spares a backup that holds the Glance image of a backup that stays, and deletes it with the last one naming it', async () => {
+    const { vm } = await world();
+    const dest = await destination();
+    const full = await backup(vm, dest, { type: 'FULL', daysAgo: 2 });
+    const incr = await backup(vm, dest, { type: 'INCREMENTAL', daysAgo: 1 });
+    const em = systemFork(orm);
+    await em.nativeUpdate(Backup, { id: full.row.id }, { metadata: { glanceImage: { imageId: 'img-1', position: 1 } } });
+    await em.nativeUpdate(Backup, { id: incr.row.id }, { metadata: { glanceImage: { imageId: 'img-1', heldBy: full.row.id } } });
+
+    const spared = await runTask({ type: 'PRUNE', params: { backupIds: [full.row.id] } });
+    expect(spared.state, spared.error).toBe('SUCCEEDED');
+    expect(spared.result).toMatchObject({ deleted: 0, sparedImageHolders: [full.row.id] });
+    expect((await systemFork(orm).findOneOrFail(Backup, full.row.id)).state).toBe('AVAILABLE');
+    expect(await restoredSha(dest, full.row.repositoryBackupId!)).toBe(full.sha);
+
+    const both = await runTask({ type: 'PRUNE', params: { backupIds: [full.row.id, incr.row.id] } });
+    expect(both.result).toMatchObject({ deleted: 2 });
+    expect((await systemFork(orm).find(Backup, { id: { $in: [full.row.id, incr.row.id] } })).map((b) => b.state)).toEqual(['DELETED', 'DELETED']);
+  });
 });

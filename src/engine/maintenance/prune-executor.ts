@@ -37,6 +37,8 @@ export class PruneTaskError extends Error {}
 export type PruneSummary = {
   deleted: number;
   kept: number;
+  /** Backups retention (or a delete) chose but that hold the Glance image of backups that stay. */
+  sparedImageHolders?: string[];
   destinations: { destinationId: string; forgotten: number; deletedPacks: number; repackedPacks: number; deletedBytes: number; skipped?: string }[];
 };
 
@@ -52,9 +54,12 @@ export function pruneExecutor(deps: PruneExecutorDeps) {
     const now = deps.now?.() ?? new Date();
 
     await ctx.phase('plan');
-    const { doomed, kept } = backupIds
+    const planned = backupIds
       ? { doomed: await em.find(Backup, { id: { $in: backupIds as string[] }, state: 'AVAILABLE' }, { filters: false }), kept: 0 }
       : await retentionVictims(em, task.policy!.id, task.destination?.id ?? null, now);
+    const holders = await imageHolders(em, planned.doomed);
+    const doomed = planned.doomed.filter((b) => !holders.has(b.id));
+    const kept = planned.kept + holders.size;
 
     await ctx.phase('forget');
     let deleted = 0;
@@ -72,7 +77,7 @@ export function pruneExecutor(deps: PruneExecutorDeps) {
     const bytesOf = (destinationId: string) => doomed.filter((b) => b.destination.id === destinationId).reduce((s, b) => s + b.storedBytes, 0n);
     const total = destinationIds.reduce((s, id) => s + bytesOf(id), 0n);
     await ctx.phase('collect', total);
-    const summary: PruneSummary = { deleted, kept, destinations: [] };
+    const summary: PruneSummary = { deleted, kept, ...(holders.size ? { sparedImageHolders: [...holders] } : {}), destinations: [] };
     let done = 0n;
     for (const destinationId of destinationIds) {
       const r = await collect(em, deps, destinationId, ctx.signal);
@@ -110,6 +115,22 @@ async function retentionVictims(em: EntityManager, policyId: string, destination
     doomed.push(...group.filter((b) => ids.has(b.id)));
   }
   return { doomed, kept };
+}
+
+/**
+ * Of `doomed`, the backups holding the Glance image of an AVAILABLE backup that stays (an
+ * incremental names the full backup that downloaded its image, `glanceImage.heldBy`): deleting
+ * one would leave those backups without their image, so it waits until they go too.
+ */
+async function imageHolders(em: EntityManager, doomed: Backup[]): Promise<Set<string>> {
+  if (doomed.length === 0) return new Set();
+  const ids = doomed.map((b) => b.id);
+  const dependants = await em.find(
+    Backup,
+    { state: 'AVAILABLE', id: { $nin: ids }, metadata: { glanceImage: { heldBy: { $in: ids } } } },
+    { fields: ['metadata'], filters: false },
+  );
+  return new Set(dependants.map((b) => (b.metadata.glanceImage as { heldBy: string }).heldBy));
 }
 
 /** Forgets every deleted row's record in the destination's repository, then collects garbage. */
