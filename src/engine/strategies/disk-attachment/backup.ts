@@ -1,0 +1,89 @@
+// BACKUP, strategy "disk attachment to a proxy VM": metadata → snapshot → attach → store →
+// cleanup, each a task phase. The data mover runs inside the proxy VM (its node configuration's
+// `proxyServerId`, else the cloud's node configuration's, else the env STRONGBOX_PROXY_SERVER_ID),
+// and reads the attached temporary volumes directly.
+//
+// OpenStack leftovers are removed in `finally` — on success, failure and cancellation alike —
+// and by the janitor at the start of the next backup on the cloud if this process died.
+import { BackupDestination, Instance } from '../../../db/entities/index.ts';
+import type { ServiceClients } from '../../../openstack/index.ts';
+import { BackupTaskError, proxyFor, type BackupExecutorDeps } from '../../backup/backup-executor.ts';
+import { backupRow, completeBackup, failBackup, parentBackup, storeDisks, type DiskRecord } from '../../backup/backup-record.ts';
+import { connectCloud } from '../../openstack-connection.ts';
+import { FileDiskSource, type DiskInput } from '../../repository/index.ts';
+import type { TaskContext } from '../../task-runner.ts';
+import { captureInstance, type InstanceMetadata } from './instance-metadata.ts';
+import { cleanOrphans } from './janitor.ts';
+import { ProxyDisks } from './proxy-disks.ts';
+
+export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecutorDeps, instance: Instance, destination: BackupDestination): Promise<{ backupId: string }> {
+    const em = ctx.em;
+    const task = ctx.task;
+    const cloud = instance.cloud;
+    // The first auth domain's admin session: temporary volumes live in the proxy's project.
+    const connection = connectCloud(cloud, deps.secrets, deps.http);
+    const os: ServiceClients = connection.clients(connection.defaultSession());
+    const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
+
+    // Cheap: two list calls. Orphans of dead tasks go before we add our own resources.
+    // Best effort: a janitor failure must not cost this backup.
+    try {
+      const j = await cleanOrphans(em, os, { proxyServerId: placement.proxyServerId, olderThanMinutes: deps.orphanMinutes, wait });
+      for (const e of j.errors) process.stderr.write(`[backup ${task.id}] janitor: ${e.message}\n`);
+    } catch (e) {
+      process.stderr.write(`[backup ${task.id}] janitor: ${(e as Error).message}\n`);
+    }
+
+    await ctx.phase('metadata');
+    const metadata = await captureInstance(os, instance.externalId, ctx.signal);
+    const backup = await backupRow(em, task, instance, destination, metadata);
+    const started = Date.now();
+
+    const proxy = new ProxyDisks(os, task.id, { ...placement, wait, byIdRoot: deps.byIdRoot });
+    const sources: FileDiskSource[] = [];
+    let failure: unknown;
+    try {
+      if (metadata.disks.length === 0) throw new BackupTaskError(`instance ${instance.name} has no Cinder volume: nothing this strategy can back up`);
+      await ctx.phase('snapshot');
+      await proxy.snapshot(metadata.disks.map((d) => ({ id: d.volumeId, sizeGiB: d.sizeGiB })), ctx.signal);
+
+      await ctx.phase('attach');
+      await proxy.attach(ctx.signal);
+
+      for (const d of proxy.disks) sources.push(await FileDiskSource.open(d.path!));
+      const total = sources.reduce((n, s) => n + s.size, 0);
+      await ctx.phase('store', BigInt(total));
+      const parent = await parentBackup(ctx, destination, backup);
+      const inputs: DiskInput[] = metadata.disks.map((d, i) => ({ name: d.volumeId, source: sources[i]! }));
+      const result = await storeDisks(ctx, deps, destination, backup, metadata, inputs, parent);
+      await ctx.phase('cleanup');
+      await closeAll(sources);
+      const errors = await proxy.cleanup();
+      if (errors.length) throw new BackupTaskError(`backup stored, but cleanup failed: ${errors.map((e) => e.message).join('; ')}`);
+      const note = metadata.notCovered.length ? `not covered by disk attachment: ${metadata.notCovered.join(', ')}` : null;
+      await completeBackup(em, backup, instance, result, diskRecords(metadata), (Date.now() - started) / 1000, note);
+      await deps.usage?.backupCompleted(em, backup);
+      return { backupId: backup.id };
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      if (failure !== undefined) {
+        await closeAll(sources);
+        const errors = await proxy.cleanup();
+        for (const e of errors) process.stderr.write(`[backup ${task.id}] cleanup: ${e.message}\n`);
+        await failBackup(em, backup, failure);
+      }
+    }
+}
+
+function diskRecords(metadata: InstanceMetadata): DiskRecord[] {
+  return metadata.disks.map((d) => ({
+    name: d.name ?? d.volumeId, kind: 'CINDER', volumeExternalId: d.volumeId, device: d.device, bootIndex: d.bootIndex,
+  }));
+}
+
+async function closeAll(sources: FileDiskSource[]) {
+  for (const s of sources.splice(0)) await s.close?.().catch(() => {});
+}
