@@ -13,7 +13,8 @@ import { backupRow, completeBackup, failBackup, parentBackup, parentCheckpoints,
 import { connectCloud } from '../../openstack-connection.ts';
 import type { TaskContext } from '../../task-runner.ts';
 import { captureInstance, type CapturedDisk, type InstanceMetadata } from '../disk-attachment/instance-metadata.ts';
-import { toDiskInput } from '../disk-source.ts';
+import { StrategyError, toDiskInput } from '../disk-source.ts';
+import { CheckpointInstanceBackup } from './checkpoint-backup.ts';
 import type { HypervisorCredentials } from './connection.ts';
 import { SshInstanceBackup, type DomainDisk } from './instance-backup.ts';
 
@@ -30,28 +31,34 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
   const backup = await backupRow(em, task, instance, destination, metadata);
   const started = Date.now();
 
-  let session: SshInstanceBackup | null = null;
+  let session: CheckpointInstanceBackup | SshInstanceBackup | null = null;
   let failure: unknown;
   try {
     const hypervisor = await hypervisorOf(em, instance, server);
     const parent = await parentBackup(ctx, destination, backup);
 
     await ctx.phase('snapshot');
-    session = await SshInstanceBackup.open({
+    const options = {
       credentials: credentialsOf(hypervisor, deps),
       novaUuid: server.id,
       domainName: server['OS-EXT-SRV-ATTR:instance_name'] || undefined,
       backupId: backup.id,
       parent: await parentCheckpoints(em, parent),
-      include: (d) => classify(d, captured.disks) !== null,
+      include: (d: DomainDisk) => classify(d, captured.disks) !== null,
       workDir: deps.hypervisorWorkDir,
+    };
+    session = await CheckpointInstanceBackup.open(options).catch(async (e: unknown) => {
+      // A libvirt without incremental backup: the overlay is merged back after each backup (the
+      // VM stays on Nova's chain), and every backup reads the whole disks (deduplicated on store).
+      if (!(e instanceof StrategyError && e.code === 'UNSUPPORTED')) throw e;
+      return SshInstanceBackup.open({ ...options, parent: null, track: false });
     });
     if (!hypervisor.pinnedHostKey) {
       // First contact: pin the key seen now; later connections refuse any other.
       await em.nativeUpdate(Hypervisor, { id: hypervisor.id }, { pinnedHostKey: session.hostKeyFingerprint });
     }
-    const sources = session.disks;
-    const records: DiskRecord[] = sources.map((s) => classify({ target: s.name, source: s.frozenImage }, captured.disks)!);
+    const sources: Array<CheckpointInstanceBackup['disks'][number] | SshInstanceBackup['disks'][number]> = session.disks;
+    const records: DiskRecord[] = sources.map((s) => classify({ target: s.name, source: s.source }, captured.disks)!);
     // Cinder volumes that are not files on the hypervisor (iSCSI, RBD…) are not read by this path.
     const read = new Set(records.map((r) => r.volumeExternalId).filter(Boolean));
     metadata.notCovered = captured.disks.filter((d) => !read.has(d.volumeId)).map((d) => `Cinder volume ${d.volumeId} (not a file on hypervisor ${hypervisor.hostname})`);
@@ -62,10 +69,9 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
     const result = await storeDisks(ctx, deps, destination, backup, metadata, inputs, parent);
 
     await ctx.phase('cleanup');
-    for (const [i, s] of sources.entries()) {
-      await s.commit();
-      records[i]!.checkpoint = s.checkpoint || null;
-    }
+    // Checkpoints are known once every disk committed (libvirt's is one for the whole domain).
+    for (const s of sources) await s.commit();
+    for (const [i, s] of sources.entries()) records[i]!.checkpoint = s.checkpoint || null;
     await session.close();
     session = null;
     const notes = [

@@ -230,6 +230,11 @@ export class SshDiskSource implements StrategyDiskSource {
     return this.frozen;
   }
 
+  /** The disk's image as the domain named it before this backup (for telling disks apart). */
+  get source(): string {
+    return this.disk.source;
+  }
+
   /** The overlay this backup's snapshot created. */
   get overlayImage(): string {
     return this.overlay;
