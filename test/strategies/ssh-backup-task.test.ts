@@ -35,6 +35,15 @@ let kvm: Instance;
 const secrets = new SecretBox(randomBytes(32));
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
 const blklist = () => sh('virsh', ['-q', 'domblklist', vm.LIBVIRT_DOMAIN]).trim();
+const checkpoints = () => sh('virsh', ['-q', 'checkpoint-list', vm.LIBVIRT_DOMAIN!, '--name']).trim();
+/** Persistent dirty bitmaps QEMU keeps for a disk (written into its qcow2 file when QEMU closes it). */
+function bitmapsOf(target: 'vda' | 'vdb'): string[] {
+  const out = JSON.parse(sh('virsh', ['qemu-monitor-command', vm.LIBVIRT_DOMAIN!, '{"execute":"query-block"}'])) as {
+    return: { qdev?: string; inserted?: { 'dirty-bitmaps'?: { name: string; persistent: boolean }[] } }[];
+  };
+  const dev = out.return.find((b) => b.qdev?.includes(`virtio-disk${target === 'vda' ? 0 : 1}`));
+  return (dev?.inserted?.['dirty-bitmaps'] ?? []).filter((b) => b.persistent).map((b) => b.name);
+}
 const chainOf = (image: string) =>
   (JSON.parse(sh('qemu-img', ['info', '--backing-chain', '--output=json', '-U', image])) as Array<{ filename: string }>).map((l) => l.filename);
 
@@ -136,8 +145,10 @@ async function expectedSha() {
 
 describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 300_000 }, () => {
   let first: Backup;
+  let last: Backup;
 
   it('a full backup reads the Nova root and ephemeral disks from the hypervisor and pins its host key', async () => {
+    const before = blklist();
     const task = await backupTask();
     expect(task.error ?? null).toBeNull();
     expect(task.state).toBe('SUCCEEDED');
@@ -155,10 +166,17 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     expect(await restoredSha(first)).toEqual(await expectedSha());
     const hv = await em.findOneOrFail(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { filters: false });
     expect(hv.pinnedHostKey).toBe(ssh.SSH_HOST_KEY_SHA256);
+    // The VM runs on exactly Nova's chain; what tracks changes is a bitmap inside Nova's qcow2, and
+    // libvirt keeps no checkpoint metadata that could stop Nova from undefining the domain.
+    expect(blklist()).toBe(before);
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${first.id}`]);
+    expect(sh('ls', [ssh.SSH_WORK_DIR!]).trim()).toBe('');
   });
 
   it('an incremental backup reads only what the guest wrote, and restores to the disks of its time', async () => {
     const nova = { vda: chainOf(vm.LIBVIRT_ROOT_DISK!), vdb: chainOf(vm.LIBVIRT_EPHEMERAL_DISK!) };
+    const before = blklist();
     guestWrite('vda', 0xd1, 3 * MiB, 128 * 1024);
     guestWrite('vdb', 0xd2, 20 * MiB, 64 * 1024);
     const task = await backupTask();
@@ -172,6 +190,46 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     // Nova's own files are still the VM's chain below anything of ours.
     expect(chainOf(vm.LIBVIRT_ROOT_DISK!)).toEqual(nova.vda);
     expect(chainOf(vm.LIBVIRT_EPHEMERAL_DISK!)).toEqual(nova.vdb);
+    expect(blklist()).toBe(before);
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${second.id}`]);
+    last = second;
+  });
+
+  it('a Nova hard reboot (domain undefined, redefined from Nova\'s XML, restarted) keeps the writes and the incremental chain', async () => {
+    guestWrite('vda', 0xe1, 30 * MiB, 64 * 1024);
+    sh('virsh', ['-q', 'destroy', vm.LIBVIRT_DOMAIN!]);
+    sh('virsh', ['-q', 'undefine', vm.LIBVIRT_DOMAIN!]); // plain undefine: no checkpoint metadata in the way
+    sh('virsh', ['-q', 'define', path.join(vm.LIBVIRT_DIR!, 'domain.xml')]);
+    sh('virsh', ['-q', 'start', vm.LIBVIRT_DOMAIN!]);
+    guestWrite('vdb', 0xe2, 4 * MiB, 64 * 1024);
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    const third = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(third).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(third.readBytes).toBe(BigInt(2 * 64 * 1024));
+    expect(await restoredSha(third)).toEqual(await expectedSha());
+    last = third;
+  });
+
+  it('a lost base bitmap falls back to a full read, with the reason on the backup', async () => {
+    // Lose the bitmap as a QEMU crash or a migration would: redefine the checkpoint, delete it.
+    const vda = last.disks.getItems().find((d) => d.name === 'vda')!;
+    const { xml } = JSON.parse(vda.checkpoint!) as { xml: string };
+    const file = path.join(tmp, 'lost.xml');
+    execFileSync('sh', ['-c', 'cat > "$1"', 'sh', file], { input: xml });
+    sh('virsh', ['-q', 'checkpoint-create', vm.LIBVIRT_DOMAIN!, file, '--redefine']);
+    sh('virsh', ['-q', 'checkpoint-delete', vm.LIBVIRT_DOMAIN!, `sb-${last.id}`]);
+    guestWrite('vda', 0xf1, 10 * MiB, 64 * 1024);
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    const fourth = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(fourth.state).toBe('AVAILABLE');
+    expect(fourth.note).toMatch(new RegExp(`vda: full read, checkpoint sb-${last.id} of the parent backup is unusable: .*bitmap`));
+    expect(fourth.readBytes).toBeGreaterThan(BigInt(13 * MiB)); // everything allocated, again
+    expect(await restoredSha(fourth)).toEqual(await expectedSha());
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${fourth.id}`]);
   });
 
   it('a hypervisor without SSH settings fails the backup with the reason and changes nothing on the VM', async () => {
