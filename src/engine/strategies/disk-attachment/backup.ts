@@ -3,6 +3,9 @@
 // `proxyServerId`, else the cloud's node configuration's, else the env STRONGBOX_PROXY_SERVER_ID),
 // and reads the attached temporary volumes directly.
 //
+// Cinder volumes on a Ceph pool mapped to a storage provider are read from the cluster instead
+// (RBD snapshot diffs, see rbd-volumes.ts); DISK_ATTACHMENT_CBT names clouds set up that way.
+//
 // OpenStack leftovers are removed in `finally` — on success, failure and cancellation alike —
 // and by the janitor at the start of the next backup on the cloud if this process died.
 import { BackupDestination, Instance } from '../../../db/entities/index.ts';
@@ -15,6 +18,8 @@ import type { TaskContext } from '../../task-runner.ts';
 import { captureInstance, type InstanceMetadata } from './instance-metadata.ts';
 import { cleanOrphans } from './janitor.ts';
 import { ProxyDisks } from './proxy-disks.ts';
+import { RbdVolumes } from './rbd-volumes.ts';
+import { toDiskInput } from '../disk-source.ts';
 
 export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecutorDeps, instance: Instance, destination: BackupDestination): Promise<{ backupId: string }> {
     const em = ctx.em;
@@ -42,27 +47,41 @@ export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecuto
 
     const proxy = new ProxyDisks(os, task.id, { ...placement, wait, byIdRoot: deps.byIdRoot });
     const sources: FileDiskSource[] = [];
+    let rbd: RbdVolumes | null = null;
     let failure: unknown;
     try {
       if (metadata.disks.length === 0) throw new BackupTaskError(`instance ${instance.name} has no Cinder volume: nothing this strategy can back up`);
+      const parent = await parentBackup(ctx, destination, backup);
       await ctx.phase('snapshot');
-      await proxy.snapshot(metadata.disks.map((d) => ({ id: d.volumeId, sizeGiB: d.sizeGiB })), ctx.signal);
+      // Volumes on a mapped Ceph pool are read from the cluster (RBD diff); the others are attached.
+      rbd = await RbdVolumes.open(em, deps.secrets, cloud, metadata.disks, backup.id, parent);
+      const attached = metadata.disks.filter((d) => !rbd!.sources.has(d.volumeId));
+      await proxy.snapshot(attached.map((d) => ({ id: d.volumeId, sizeGiB: d.sizeGiB })), ctx.signal);
 
       await ctx.phase('attach');
       await proxy.attach(ctx.signal);
 
       for (const d of proxy.disks) sources.push(await FileDiskSource.open(d.path!));
-      const total = sources.reduce((n, s) => n + s.size, 0);
+      const total = sources.reduce((n, s) => n + s.size, 0) + [...rbd.sources.values()].reduce((n, s) => n + s.size, 0);
       await ctx.phase('store', BigInt(total));
-      const parent = await parentBackup(ctx, destination, backup);
-      const inputs: DiskInput[] = metadata.disks.map((d, i) => ({ name: d.volumeId, source: sources[i]! }));
+      const inputs: DiskInput[] = [];
+      for (const d of metadata.disks) {
+        const r = rbd.sources.get(d.volumeId);
+        inputs.push(r ? { ...(await toDiskInput(r)), name: d.volumeId } : { name: d.volumeId, source: sources[attached.indexOf(d)]! });
+      }
       const result = await storeDisks(ctx, deps, destination, backup, metadata, inputs, parent);
       await ctx.phase('cleanup');
       await closeAll(sources);
+      await rbd.commit();
       const errors = await proxy.cleanup();
       if (errors.length) throw new BackupTaskError(`backup stored, but cleanup failed: ${errors.map((e) => e.message).join('; ')}`);
-      const note = metadata.notCovered.length ? `not covered by disk attachment: ${metadata.notCovered.join(', ')}` : null;
-      await completeBackup(em, backup, instance, result, diskRecords(metadata), (Date.now() - started) / 1000, note);
+      const notes = [
+        ...[...rbd.sources].filter(([, s]) => s.fallbackReason).map(([id, s]) => `volume ${id}: ${s.fallbackReason}`),
+        ...(metadata.notCovered.length ? [`not covered by disk attachment: ${metadata.notCovered.join(', ')}`] : []),
+      ];
+      const records = diskRecords(metadata).map((r) => ({ ...r, checkpoint: rbd!.sources.get(r.volumeExternalId!)?.checkpoint || null }));
+      await rbd.close();
+      await completeBackup(em, backup, instance, result, records, (Date.now() - started) / 1000, notes.length ? notes.join('; ') : null);
       await deps.usage?.backupCompleted(em, backup);
       return { backupId: backup.id };
     } catch (e) {
@@ -71,6 +90,7 @@ export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecuto
     } finally {
       if (failure !== undefined) {
         await closeAll(sources);
+        await rbd?.close();
         const errors = await proxy.cleanup();
         for (const e of errors) process.stderr.write(`[backup ${task.id}] cleanup: ${e.message}\n`);
         await failBackup(em, backup, failure);
