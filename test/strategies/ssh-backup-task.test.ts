@@ -18,7 +18,7 @@ import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { sha256File } from '../helpers/disk-image.ts';
-import { lab, labCommand } from '../helpers/labs.ts';
+import { holdLab, lab, labCommand } from '../helpers/labs.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
 
 const MiB = 1024 * 1024;
@@ -28,6 +28,7 @@ let drop: () => Promise<void>;
 let mover: RunningDataMover | undefined;
 let tmp: string;
 let ssh: Record<string, string>;
+let releaseDomain: (() => void) | undefined;
 let vm: Record<string, string>;
 let cloudId: string;
 let destinationId: string;
@@ -59,6 +60,7 @@ function guestWrite(target: 'vda' | 'vdb', pattern: number, offset: number, leng
 }
 
 beforeAll(async () => {
+  releaseDomain = await holdLab('libvirt');
   ssh = await lab('sshd');
   vm = await labCommand('libvirt', 'reset-domain');
   tmp = mkdtempSync(path.join(os.tmpdir(), 'sb-ssh-task-'));
@@ -99,6 +101,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
+  releaseDomain?.();
   await mover?.stop();
   await orm?.close();
   await drop?.();

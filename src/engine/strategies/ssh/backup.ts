@@ -1,6 +1,8 @@
 // BACKUP, strategy "SSH transfer": the instance's disks are read straight from its KVM hypervisor
-// (libvirt + qemu-nbd over SSH, see instance-backup.ts); no proxy VM. Metadata still comes from
-// the OpenStack APIs. Phases: metadata → snapshot → store → cleanup.
+// over SSH, no proxy VM: libvirt checkpoints and a pull-mode backup job exported over NBD
+// (checkpoint-backup.ts), or, where libvirt has no backup jobs, a disk-only snapshot merged back
+// after each backup (instance-backup.ts with track: false). Metadata still comes from the OpenStack
+// APIs. Phases: metadata → snapshot → store → cleanup.
 //
 // Which hypervisor: Nova's `OS-EXT-SRV-ATTR:hypervisor_hostname` (or `host`) names the Hypervisor
 // row holding the SSH settings; its host key is pinned on first contact. Which domain: Nova's
