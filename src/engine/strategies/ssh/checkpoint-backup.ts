@@ -211,9 +211,19 @@ export class CheckpointInstanceBackup {
 
   private async writeFile(name: string, content: string): Promise<string> {
     const path = `${this.options.workDir ?? '/tmp'}/strongbox-${name}`;
-    await (await this.connection()).run(`sh -c ${shq(`printf '%s' ${shq(content)} > ${shq(path)}`)}`, 'COMMAND_FAILED');
-    this.files.push(path);
-    return path;
+    this.files.push(path); // removed by close() whatever happens below
+    // Checked by reading it back: under heavy load an exec channel has been seen to close without
+    // an exit status although the command ran.
+    let last = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const conn = await this.connection();
+      const r = await conn.exec(`sh -c ${shq(`printf '%s' ${shq(content)} > ${shq(path)}`)}`);
+      if (r.code === 0) return path;
+      last = `exited ${r.code}: ${r.stderr.trim()}`;
+      const back = await conn.exec(['cat', '--', path]);
+      if (back.code === 0 && back.stdout.toString() === content) return path;
+    }
+    throw new StrategyError('COMMAND_FAILED', `writing ${path} on ${this.options.credentials.host} failed: ${last}`);
   }
 
   /** Once every disk committed: end the job, keep only the new checkpoint's bitmap. */
