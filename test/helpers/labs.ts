@@ -1,7 +1,7 @@
 // Real peers for tests: run `bash test/labs/<name>.sh ensure` (idempotent; installs and starts
 // what is missing) once per test process, serialized across parallel test files by flock, and
 // read the KEY=value lines it prints.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -49,4 +49,18 @@ export function lab(name: LabName): Promise<Record<string, string>> {
     p.catch(() => cache.delete(name));
   }
   return p;
+}
+
+/**
+ * Hold a lab for this test file alone (test files run in parallel; the libvirt lab has one domain).
+ * Resolves once the lock is held; call the returned function to release it.
+ */
+export async function holdLab(name: LabName): Promise<() => void> {
+  mkdirSync(LAB_ROOT, { recursive: true });
+  const child = spawn('flock', [`${LAB_ROOT}/.${name}.hold.lock`, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`flock on lab ${name} exited ${code}`)));
+  });
+  return () => child.stdin.end();
 }

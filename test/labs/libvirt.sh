@@ -103,7 +103,7 @@ domain_running() { [ "$(virsh domstate "$DOMAIN" 2>/dev/null)" = "running" ]; }
 
 remove_domain() {
   virsh -q destroy "$DOMAIN" >/dev/null 2>&1 || true
-  virsh -q undefine "$DOMAIN" >/dev/null 2>&1 || true
+  virsh -q undefine "$DOMAIN" --checkpoints-metadata >/dev/null 2>&1 || true
 }
 
 print_env() {

@@ -19,7 +19,9 @@ ensure() {
   if getent shadow root | cut -d: -f2 | grep -q '^!'; then usermod -p '*' root; fi
   mkdir -p "$DIR/keys"
   cp "$DIR/id_ed25519.pub" "$DIR/keys/root"
-  cat > "$DIR/sshd_config" <<CONF
+  # SHLVL=1: bash run by sshd skips ~/.bashrc (it sources it only at shell level 1), so a slow
+  # root .bashrc on the machine (pyenv init: seconds under load) does not cost every exec channel.
+  cat > "$DIR/sshd_config.new" <<CONF
 ListenAddress 127.0.0.1
 Port $PORT
 HostKey $DIR/host_ed25519
@@ -35,7 +37,12 @@ AllowStreamLocalForwarding yes
 MaxSessions 64
 MaxStartups 64
 Subsystem sftp internal-sftp
+SetEnv SHLVL=1
 CONF
+  if cmp -s "$DIR/sshd_config.new" "$DIR/sshd_config"; then rm -f "$DIR/sshd_config.new"; else
+    mv "$DIR/sshd_config.new" "$DIR/sshd_config"
+    alive "$DIR/sshd.pid" && kill -HUP "$(cat "$DIR/sshd.pid")" && sleep 0.5
+  fi
   if ! alive "$DIR/sshd.pid"; then
     /usr/sbin/sshd -f "$DIR/sshd_config" -E "$DIR/sshd.log"
     for _ in $(seq 50); do alive "$DIR/sshd.pid" && break; sleep 0.1; done

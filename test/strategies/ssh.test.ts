@@ -10,9 +10,10 @@ import { StrategyError } from '../../src/engine/strategies/disk-source.ts';
 import { HypervisorConnection, type HypervisorCredentials } from '../../src/engine/strategies/ssh/connection.ts';
 import { SshInstanceBackup, type SshBackupOptions } from '../../src/engine/strategies/ssh/instance-backup.ts';
 import { applySource, sha256File } from '../helpers/disk-image.ts';
-import { lab, labCommand } from '../helpers/labs.ts';
+import { holdLab, lab, labCommand } from '../helpers/labs.ts';
 
 let ssh: Record<string, string>;
+let releaseDomain: (() => void) | undefined;
 let vm: Record<string, string>;
 let creds: HypervisorCredentials;
 const tmp = mkdtempSync(join(tmpdir(), 'sb-ssh-test-'));
@@ -55,12 +56,16 @@ async function backup(opts: Partial<SshBackupOptions> & { backupId: string; pare
 }
 
 beforeAll(async () => {
+  releaseDomain = await holdLab('libvirt');
   ssh = await lab('sshd');
   vm = await lab('libvirt');
   creds = { host: ssh.SSH_HOST, port: Number(ssh.SSH_PORT), username: ssh.SSH_USER, privateKeyPath: ssh.SSH_KEY };
 }, 900_000);
 
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => {
+  releaseDomain?.();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 describe('SSH connection', { timeout: 120_000 }, () => {
   it('pins the host key on first contact and refuses a changed key', async () => {

@@ -52,6 +52,8 @@ export class BackupDisk extends BaseEntity {
   volumeExternalId?: string;
   device?: string;
   bootIndex?: number;
+  /** What the strategy needs for the next incremental of this disk (libvirt checkpoint, RBD snapshot). */
+  checkpoint?: string;
   sizeBytes: bigint & Opt = 0n;
   readBytes: bigint & Opt = 0n;
   storedBytes: bigint & Opt = 0n;
@@ -100,6 +102,7 @@ export const BackupDiskSchema = new EntitySchema<BackupDisk, BaseEntity>({
     volumeExternalId: { type: 'string', length: 255, nullable: true },
     device: { type: 'string', length: 255, nullable: true },
     bootIndex: { type: 'integer', nullable: true },
+    checkpoint: { type: 'text', nullable: true },
     sizeBytes: { type: new BigIntType('bigint') },
     readBytes: { type: new BigIntType('bigint') },
     storedBytes: { type: new BigIntType('bigint') },

@@ -14,9 +14,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Backup, BackupDisk, type Project } from '../../db/entities/index.ts';
+import { Backup, BackupDisk } from '../../db/entities/index.ts';
 import { OpenStackError, waitForStatus, type GlanceImage, type ServiceClients, type WaitOptions } from '../../openstack/index.ts';
-import type { DiskInput, DiskRecord, Repository } from '../repository/index.ts';
+import type { DiskInput, Repository } from '../repository/index.ts';
 import { StreamDiskSource } from '../repository/stream-source.ts';
 
 export class GlanceImageError extends Error {}
@@ -115,14 +115,6 @@ class ImageHashes {
     const h = this.#multi?.digest('hex');
     if (h && h !== this.expected.osHashValue) throw new GlanceImageError(`${what}: ${this.expected.osHashAlgo} does not match the image's os_hash_value`);
   }
-}
-
-/** The BackupDisk row of an image disk. */
-export function imageDiskRow(backup: Backup, project: Project, position: number, image: BackedUpImage, rec: DiskRecord) {
-  return {
-    backup, project, position, name: image.imageId, kind: 'IMAGE',
-    sizeBytes: BigInt(rec.size), readBytes: BigInt(rec.readBytes), storedBytes: BigInt(rec.storedBytes),
-  };
 }
 
 /** Where the bytes of a backup's image are: this backup or the one named by `heldBy`. */

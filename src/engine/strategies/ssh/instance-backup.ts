@@ -17,6 +17,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { splitExtent, StrategyError, type DataExtent, type Extent, type StrategyDiskSource } from '../disk-source.ts';
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
+
+export type { DomainDisk };
 import { NbdClient } from './nbd-client.ts';
 
 export type Transport = { kind: 'ssh' } | { kind: 'netcat'; bindAddress: string; port: number };
@@ -24,6 +26,10 @@ export type Transport = { kind: 'ssh' } | { kind: 'netcat'; bindAddress: string;
 export interface SshBackupOptions {
   credentials: HypervisorCredentials;
   novaUuid: string;
+  /** Nova's `OS-EXT-SRV-ATTR:instance_name`: the domain is looked up by it and must carry `novaUuid`. */
+  domainName?: string;
+  /** Which file disks to back up (default all); the others are left out of the snapshot. */
+  include?: (disk: DomainDisk) => boolean;
   /** Names the overlays (`<disk>.sb-<backupId>`); [A-Za-z0-9_-] only. */
   backupId: string;
   /** checkpoint of each disk (by target) of the parent backup; absent → full backup. */
@@ -90,7 +96,7 @@ export class SshInstanceBackup {
   private async start() {
     const o = this.options;
     let lv = await this.libvirt();
-    this.domain = await lv.domainName(o.novaUuid);
+    this.domain = o.domainName ? await lv.checkDomain(o.domainName, o.novaUuid) : await lv.domainName(o.novaUuid);
     const parentLayers = new Map<string, string>();
     for (const [target, cp] of Object.entries(o.parent ?? {})) parentLayers.set(target, (JSON.parse(cp) as Checkpoint).layer);
 
@@ -104,7 +110,9 @@ export class SshInstanceBackup {
       }
     }
     if (this.recovered.length) disks = await lv.disks(this.domain);
-    if (disks.length === 0) throw new StrategyError('NO_DISKS', `domain ${this.domain} has no file-backed disks`);
+    const skipped = o.include ? disks.filter((d) => !o.include!(d)) : [];
+    disks = disks.filter((d) => !skipped.includes(d));
+    if (disks.length === 0) throw new StrategyError('NO_DISKS', `domain ${this.domain} has no file-backed disks to back up`);
 
     const overlays = disks.map((d) => {
       const base = d.source.replace(SB_LAYER, '');
@@ -115,6 +123,8 @@ export class SshInstanceBackup {
     const args = lv.virsh('snapshot-create-as', this.domain, `strongbox-${o.backupId}`, '--disk-only', '--atomic', '--no-metadata');
     if (this.quiesced) args.push('--quiesce');
     disks.forEach((d, i) => args.push('--diskspec', `${d.target},snapshot=external,file=${overlays[i]}`));
+    // Unlisted disks would get libvirt's default (an external overlay too): say no explicitly.
+    for (const d of skipped) args.push('--diskspec', `${d.target},snapshot=no`);
     const snap = await (await this.connection()).exec(args);
     if (snap.code !== 0) {
       // --atomic: libvirt made no overlay active; remove any file it may have created.
@@ -218,6 +228,11 @@ export class SshDiskSource implements StrategyDiskSource {
   /** Top of the frozen chain being read (the active layer before this backup's snapshot). */
   get frozenImage(): string {
     return this.frozen;
+  }
+
+  /** The disk's image as the domain named it before this backup (for telling disks apart). */
+  get source(): string {
+    return this.disk.source;
   }
 
   /** The overlay this backup's snapshot created. */

@@ -43,6 +43,19 @@ export class Libvirt {
     return r.stdout.toString().trim();
   }
 
+  /** The domain `name` (Nova's instance_name), checked to be the instance `novaUuid`. */
+  async checkDomain(name: string, novaUuid: string): Promise<string> {
+    const r = await this.conn.exec(this.virsh('domuuid', name));
+    if (r.code !== 0) {
+      throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain ${name} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
+    }
+    const uuid = r.stdout.toString().trim();
+    if (uuid.toLowerCase() !== novaUuid.toLowerCase()) {
+      throw new StrategyError('DOMAIN_NOT_FOUND', `libvirt domain ${name} on ${this.conn.credentials.host} is ${uuid}, not instance ${novaUuid}`);
+    }
+    return name;
+  }
+
   /** File-backed disks (Nova root and ephemeral disks); cdroms, RBD and block devices are skipped. */
   async disks(domain: string): Promise<DomainDisk[]> {
     const out = await this.conn.run(this.virsh('domblklist', domain, '--details'), 'DOMAIN_QUERY_FAILED');

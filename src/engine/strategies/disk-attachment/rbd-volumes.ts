@@ -1,0 +1,63 @@
+// Cinder volumes on Ceph RBD, read by the disk-attachment strategy straight from the cluster instead
+// of through a proxy attachment: a volume whose type maps to a Ceph pool (VolumeType.cephPool) in a
+// zone with a storage provider (AvailabilityZone.storageProvider) is the RBD image
+// `<pool>/volume-<id>` (the Cinder RBD driver's naming). Its snapshot `strongbox-<backupId>` is kept
+// as the base of the next backup, which reads only the `rbd export-diff` from it.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { AvailabilityZone, BackupDisk, VolumeType, type Backup, type Cloud } from '../../../db/entities/index.ts';
+import type { SecretBox } from '../../../db/secrets.ts';
+import { CephClient } from '../rbd/ceph-client.ts';
+import { RbdDiskSource } from '../rbd/rbd-source.ts';
+import type { CapturedDisk } from './instance-metadata.ts';
+
+export class RbdVolumes {
+  /** By volume id. */
+  readonly sources = new Map<string, RbdDiskSource>();
+  private clients: CephClient[] = [];
+
+  /**
+   * Open an RBD source for every disk on a mapped Ceph pool (others are left to the proxy).
+   * `parent` is the backup the changes are relative to (its disks' checkpoints name the base snapshots).
+   */
+  static async open(em: EntityManager, secrets: SecretBox, cloud: Cloud, disks: CapturedDisk[], backupId: string, parent: Backup | null): Promise<RbdVolumes> {
+    const self = new RbdVolumes();
+    const pools = new Map((await em.find(VolumeType, { cloud: cloud.id, cephPool: { $ne: null } }, { filters: false })).map((t) => [t.name, t.cephPool!]));
+    if (pools.size === 0) return self;
+    const zones = await em.find(AvailabilityZone, { cloud: cloud.id, storageProvider: { $ne: null } }, { populate: ['storageProvider'], filters: false });
+    const parentDisks = parent ? await em.find(BackupDisk, { backup: parent.id }, { filters: false }) : [];
+    const byProvider = new Map<string, CephClient>();
+    try {
+      for (const d of disks) {
+        const pool = d.volumeType ? pools.get(d.volumeType) : undefined;
+        const provider = zones.find((z) => z.name === d.availabilityZone)?.storageProvider;
+        if (!pool || !provider) continue;
+        let client = byProvider.get(provider.id);
+        if (!client) {
+          client = await CephClient.open({
+            user: provider.cephUser, keyring: secrets.open(provider.keyring), config: secrets.open(provider.cephConf),
+            poolStrategy: provider.poolStrategy, pools: provider.pools,
+          });
+          byProvider.set(provider.id, client);
+          self.clients.push(client);
+        }
+        const checkpoint = parentDisks.find((p) => p.volumeExternalId === d.volumeId)?.checkpoint ?? null;
+        self.sources.set(d.volumeId, await RbdDiskSource.open(client, { pool, image: `volume-${d.volumeId}`, backupId, parent: checkpoint }));
+      }
+      return self;
+    } catch (e) {
+      await self.close();
+      throw e;
+    }
+  }
+
+  /** Keep each new snapshot as the next base (drops the older one). */
+  async commit() {
+    for (const s of this.sources.values()) await s.commit();
+  }
+
+  /** Closes every source (uncommitted: its new snapshot goes) and the Ceph clients. */
+  async close() {
+    for (const s of this.sources.values()) await s.close().catch(() => {});
+    for (const c of this.clients.splice(0)) await c.close().catch(() => {});
+  }
+}

@@ -1,0 +1,257 @@
+// BACKUP tasks end to end, strategy "SSH transfer": a task queued in PostgreSQL and run by a real
+// data mover; metadata from the OpenStack simulator, whose server `kvm-1` runs (per Nova's
+// OS-EXT-SRV-ATTR attributes) on the hypervisor that is the sshd lab host, as the libvirt lab's
+// domain; disk data read over SSH from that real libvirt/KVM domain into a real repository.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backup, BackupDestination, Cloud, CloudAuthDomain, Hypervisor, Instance, Task } from '../../src/db/entities/index.ts';
+import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { SecretBox } from '../../src/db/secrets.ts';
+import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
+import { openDestinationRepository } from '../../src/engine/backup/destination-repository.ts';
+import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
+import { syncInventory } from '../../src/engine/inventory/sync.ts';
+import { createTask } from '../../src/engine/tasks/tasks.ts';
+import { createTestDatabase } from '../helpers/database.ts';
+import { sha256File } from '../helpers/disk-image.ts';
+import { holdLab, lab, labCommand } from '../helpers/labs.ts';
+import { startSimulator, type TestSim } from '../helpers/simulator.ts';
+
+const MiB = 1024 * 1024;
+let t: TestSim;
+let orm: Orm;
+let drop: () => Promise<void>;
+let mover: RunningDataMover | undefined;
+let tmp: string;
+let ssh: Record<string, string>;
+let releaseDomain: (() => void) | undefined;
+let vm: Record<string, string>;
+let cloudId: string;
+let destinationId: string;
+let kvm: Instance;
+const secrets = new SecretBox(randomBytes(32));
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+const blklist = () => sh('virsh', ['-q', 'domblklist', vm.LIBVIRT_DOMAIN]).trim();
+const checkpoints = () => sh('virsh', ['-q', 'checkpoint-list', vm.LIBVIRT_DOMAIN!, '--name']).trim();
+/** Persistent dirty bitmaps QEMU keeps for a disk (written into its qcow2 file when QEMU closes it). */
+function bitmapsOf(target: 'vda' | 'vdb'): string[] {
+  const out = JSON.parse(sh('virsh', ['qemu-monitor-command', vm.LIBVIRT_DOMAIN!, '{"execute":"query-block"}'])) as {
+    return: { qdev?: string; inserted?: { 'dirty-bitmaps'?: { name: string; persistent: boolean }[] } }[];
+  };
+  const dev = out.return.find((b) => b.qdev?.includes(`virtio-disk${target === 'vda' ? 0 : 1}`));
+  return (dev?.inserted?.['dirty-bitmaps'] ?? []).filter((b) => b.persistent).map((b) => b.name);
+}
+const chainOf = (image: string) =>
+  (JSON.parse(sh('qemu-img', ['info', '--backing-chain', '--output=json', '-U', image])) as Array<{ filename: string }>).map((l) => l.filename);
+
+/** The disks as the guest sees them, kept in step with every guest write (the VM runs no OS). */
+const expected: Record<string, string> = {};
+function guestWrite(target: 'vda' | 'vdb', pattern: number, offset: number, length: number) {
+  const dev = `/machine/peripheral/virtio-disk${target === 'vda' ? 0 : 1}/virtio-backend`;
+  const out = sh('virsh', ['qemu-monitor-command', vm.LIBVIRT_DOMAIN, '--hmp', `qemu-io -d ${dev} "write -P ${pattern} ${offset} ${length}"`]);
+  expect(out).not.toMatch(/error/i);
+  const fd = openSync(expected[target]!, 'r+');
+  writeSync(fd, Buffer.alloc(length, pattern), 0, length, offset);
+  closeSync(fd);
+}
+
+beforeAll(async () => {
+  releaseDomain = await holdLab('libvirt');
+  ssh = await lab('sshd');
+  vm = await labCommand('libvirt', 'reset-domain');
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'sb-ssh-task-'));
+  // The domain idles in its firmware: its disks are what the lab wrote until we write more.
+  for (const [target, image] of [['vda', vm.LIBVIRT_ROOT_DISK], ['vdb', vm.LIBVIRT_EPHEMERAL_DISK]] as const) {
+    expected[target] = path.join(tmp, `expected-${target}.raw`);
+    sh('qemu-img', ['convert', '-U', '-O', 'raw', image!, expected[target]!]);
+  }
+
+  t = await startSimulator();
+  // Nova's view of the lab domain: an image-booted server on sim-compute-1 whose libvirt name and
+  // UUID are the domain's.
+  const st = t.sim.state;
+  const template = st.servers.get(t.seed.servers['db-1']!)!;
+  st.servers.set(vm.LIBVIRT_UUID!, {
+    ...template, id: vm.LIBVIRT_UUID!, name: 'kvm-1', instanceName: vm.LIBVIRT_DOMAIN!, host: 'sim-compute-1', zone: 'nova', bdms: [],
+  });
+
+  const db = await createTestDatabase();
+  drop = db.drop;
+  orm = await openOrm(db.url);
+  const em = systemFork(orm);
+  const cloud = em.create(Cloud, { name: 'kvm', keystoneUrl: t.sim.keystoneUrl, region: 'RegionOne', mode: 'SSH_TRANSFER' });
+  em.create(CloudAuthDomain, { cloud, name: 'Default', username: t.seed.admin.username, password: secrets.seal(t.seed.admin.password), defaultProject: 'admin' });
+  const dest = em.create(BackupDestination, { name: 'local', kind: 'FILE_SYSTEM', url: `file://${tmp}/repo`, chunkSizeBytes: 64 << 10 });
+  await em.flush();
+  cloudId = cloud.id;
+  destinationId = dest.id;
+  await syncInventory({ orm, secrets }, cloud.id);
+  const em2 = systemFork(orm);
+  kvm = await em2.findOneOrFail(Instance, { externalId: vm.LIBVIRT_UUID }, { filters: false });
+  const hv = await em2.findOneOrFail(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { filters: false });
+  Object.assign(hv, { hostIp: ssh.SSH_HOST, sshPort: Number(ssh.SSH_PORT), sshUser: ssh.SSH_USER, sshKeyPath: ssh.SSH_KEY, pinnedHostKey: null });
+  await em2.flush();
+
+  const deps = { secrets, workers: 1, http: { timeoutMs: 5000, retries: 0 }, hypervisorWorkDir: ssh.SSH_WORK_DIR };
+  mover = await startDataMover({ orm, databaseUrl: db.url, executors: { BACKUP: backupExecutor(deps) }, publisher: { publish: async () => {} }, name: 'ssh-mover' });
+}, 900_000);
+
+afterAll(async () => {
+  releaseDomain?.();
+  await mover?.stop();
+  await orm?.close();
+  await drop?.();
+  await t?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function backupTask(): Promise<Task> {
+  const id = await systemFork(orm).transactional(async (tx) => {
+    const task = await createTask(tx as never, {
+      type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: kvm.project, instance: kvm, destination: tx.getReference(BackupDestination, destinationId),
+      maxAttempts: 1, priority: 60, params: { type: 'AUTO' },
+    }, null);
+    return task.id;
+  });
+  const end = Date.now() + 120_000;
+  for (;;) {
+    const task = await systemFork(orm).findOneOrFail(Task, id, { filters: false });
+    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) return task;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Each disk of the backup restored from the repository to a file, by disk name. */
+async function restoredSha(backup: Backup): Promise<Record<string, string>> {
+  const em = systemFork(orm);
+  const repo = await openDestinationRepository(await em.findOneOrFail(BackupDestination, destinationId), secrets, { workers: 1 });
+  try {
+    const out: Record<string, string> = {};
+    for (const d of backup.disks.getItems()) {
+      const file = path.join(tmp, `${backup.id}-${d.name}.raw`);
+      await repo.restore(backup.repositoryBackupId!, d.position, { kind: 'file', path: file });
+      out[d.name] = await sha256File(file);
+    }
+    return out;
+  } finally {
+    await repo.close();
+  }
+}
+
+async function expectedSha() {
+  return { vda: await sha256File(expected.vda!), vdb: await sha256File(expected.vdb!) };
+}
+
+describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 300_000 }, () => {
+  let first: Backup;
+  let last: Backup;
+
+  it('a full backup reads the Nova root and ephemeral disks from the hypervisor and pins its host key', async () => {
+    const before = blklist();
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    expect(task.state).toBe('SUCCEEDED');
+    expect(Object.keys(task.phaseSeconds)).toEqual(expect.arrayContaining(['metadata', 'snapshot', 'store', 'cleanup']));
+    const em = systemFork(orm);
+    first = await em.findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(first).toMatchObject({ state: 'AVAILABLE', type: 'FULL', note: null });
+    expect(first.disks.getItems().map((d) => [d.position, d.name, d.kind, d.bootIndex ?? null])).toEqual([
+      [0, 'vda', 'NOVA_ROOT', 0],
+      [1, 'vdb', 'NOVA_EPHEMERAL', null],
+    ]);
+    expect(first.disks.getItems().every((d) => !!d.checkpoint)).toBe(true);
+    expect(first.frontEndBytes).toBe(BigInt(64 * MiB + 32 * MiB));
+    expect((first.metadata as { server: { name: string } }).server.name).toBe('kvm-1');
+    expect(await restoredSha(first)).toEqual(await expectedSha());
+    const hv = await em.findOneOrFail(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { filters: false });
+    expect(hv.pinnedHostKey).toBe(ssh.SSH_HOST_KEY_SHA256);
+    // The VM runs on exactly Nova's chain; what tracks changes is a bitmap inside Nova's qcow2, and
+    // libvirt keeps no checkpoint metadata that could stop Nova from undefining the domain.
+    expect(blklist()).toBe(before);
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${first.id}`]);
+    expect(sh('ls', [ssh.SSH_WORK_DIR!]).trim()).toBe('');
+  });
+
+  it('an incremental backup reads only what the guest wrote, and restores to the disks of its time', async () => {
+    const nova = { vda: chainOf(vm.LIBVIRT_ROOT_DISK!), vdb: chainOf(vm.LIBVIRT_EPHEMERAL_DISK!) };
+    const before = blklist();
+    guestWrite('vda', 0xd1, 3 * MiB, 128 * 1024);
+    guestWrite('vdb', 0xd2, 20 * MiB, 64 * 1024);
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    expect(task.state).toBe('SUCCEEDED');
+    const second = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(second).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(second.parent?.id).toBe(first.id);
+    expect(second.readBytes).toBe(BigInt(128 * 1024 + 64 * 1024));
+    expect(await restoredSha(second)).toEqual(await expectedSha());
+    // Nova's own files are still the VM's chain below anything of ours.
+    expect(chainOf(vm.LIBVIRT_ROOT_DISK!)).toEqual(nova.vda);
+    expect(chainOf(vm.LIBVIRT_EPHEMERAL_DISK!)).toEqual(nova.vdb);
+    expect(blklist()).toBe(before);
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${second.id}`]);
+    last = second;
+  });
+
+  it('a Nova hard reboot (domain undefined, redefined from Nova\'s XML, restarted) keeps the writes and the incremental chain', async () => {
+    guestWrite('vda', 0xe1, 30 * MiB, 64 * 1024);
+    sh('virsh', ['-q', 'destroy', vm.LIBVIRT_DOMAIN!]);
+    sh('virsh', ['-q', 'undefine', vm.LIBVIRT_DOMAIN!]); // plain undefine: no checkpoint metadata in the way
+    sh('virsh', ['-q', 'define', path.join(vm.LIBVIRT_DIR!, 'domain.xml')]);
+    sh('virsh', ['-q', 'start', vm.LIBVIRT_DOMAIN!]);
+    guestWrite('vdb', 0xe2, 4 * MiB, 64 * 1024);
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    const third = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(third).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(third.readBytes).toBe(BigInt(2 * 64 * 1024));
+    expect(await restoredSha(third)).toEqual(await expectedSha());
+    last = third;
+  });
+
+  it('a lost base bitmap falls back to a full read, with the reason on the backup', async () => {
+    // Lose the bitmap as a QEMU crash or a migration would: redefine the checkpoint, delete it.
+    const vda = last.disks.getItems().find((d) => d.name === 'vda')!;
+    const { xml } = JSON.parse(vda.checkpoint!) as { xml: string };
+    const file = path.join(tmp, 'lost.xml');
+    execFileSync('sh', ['-c', 'cat > "$1"', 'sh', file], { input: xml });
+    sh('virsh', ['-q', 'checkpoint-create', vm.LIBVIRT_DOMAIN!, file, '--redefine']);
+    sh('virsh', ['-q', 'checkpoint-delete', vm.LIBVIRT_DOMAIN!, `sb-${last.id}`]);
+    guestWrite('vda', 0xf1, 10 * MiB, 64 * 1024);
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    const fourth = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(fourth.state).toBe('AVAILABLE');
+    expect(fourth.note).toMatch(new RegExp(`vda: full read, checkpoint sb-${last.id} of the parent backup is unusable: .*bitmap`));
+    expect(fourth.readBytes).toBeGreaterThan(BigInt(13 * MiB)); // everything allocated, again
+    expect(await restoredSha(fourth)).toEqual(await expectedSha());
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${fourth.id}`]);
+  });
+
+  it('a hypervisor without SSH settings fails the backup with the reason and changes nothing on the VM', async () => {
+    const before = blklist();
+    const em = systemFork(orm);
+    const hv = await em.findOneOrFail(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { filters: false });
+    const user = hv.sshUser;
+    hv.sshUser = undefined;
+    await em.flush();
+    try {
+      const task = await backupTask();
+      expect(task.state).toBe('FAILED');
+      const b = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { filters: false });
+      expect(b.state).toBe('FAILED');
+      expect(b.note).toMatch(/sim-compute-1 has no SSH settings/);
+      expect(blklist()).toBe(before);
+    } finally {
+      hv.sshUser = user;
+      await em.flush();
+    }
+  });
+});
