@@ -89,7 +89,7 @@ export function uuidArray(field: string, ids: readonly string[]): string {
 export type Sql = { sql: string; params: unknown[] };
 
 /**
- * Conditions on a ledger row alias (usage_series or usage_interval: same key columns) for a
+ * Conditions on a ledger row alias (usage_series, usage_interval, usage_daily, usage_checkpoint: same key columns) for a
  * filter and the caller's scope. An empty list matches nothing (a tenant without projects).
  */
 export function filterConditions(alias: string, filter: ReportFilter | undefined, scope: ReportScope): Sql {
