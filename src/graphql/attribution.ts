@@ -7,7 +7,7 @@ import type { Share } from '../../billing/attribution.ts';
 import { AttributionError } from '../../billing/attribution.ts';
 import { AttributionSourceError, destinationAttribution, type DestinationAttribution } from '../../billing/destination-attribution.ts';
 import { ReportInputError, type ReportKey } from '../../billing/report-common.ts';
-import type { Role } from '../db/entities/index.ts';
+import { BackupDestination, type Role } from '../db/entities/index.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { badInput, databaseId, ReportKeyRef, scopeOfContext } from './reports.ts';
@@ -65,6 +65,8 @@ builder.queryField('attribution', (t) =>
     resolve: async (_root, { input }, ctx): Promise<Out> => {
       const destinationId = databaseId(String(input.destinationId), 'BackupDestination', ['input', 'destinationId']);
       const projectIds = input.projectIds?.map((id) => databaseId(String(id), 'Project', ['input', 'projectIds']));
+      // The caller's own view first (the tenant filter hides destinations its projects may not use): not visible reads as not found.
+      if (!(await ctx.em.findOne(BackupDestination, { id: destinationId }))) throw new GraphQLError('destination not found', { extensions: { code: 'NOT_FOUND' } });
       let a: DestinationAttribution;
       try {
         a = await destinationAttribution(ctx.em, ctx.services.secrets, { id: destinationId }, scopeOfContext(ctx), { projectIds });
