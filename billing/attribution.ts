@@ -72,13 +72,19 @@ export function roundShares(shares: { id: string; exact: Fraction }[], total: bi
   return out;
 }
 
-export function attribute(refs: Iterable<ChunkReference>): Attribution {
+/**
+ * Collects chunk references one at a time (so a caller reading manifests need not hold them all:
+ * memory is one entry per distinct chunk plus the instances referencing it), then attributes.
+ */
+export class AttributionBuilder {
   // Instances interned as small integers; a chunk keeps the (few) instances referencing it in an array.
-  const index = new Map<string, number>();
-  const ids: string[] = [];
-  const projectOfIndex: string[] = [];
-  const chunks = new Map<string, { size: bigint; instances: number[] }>();
-  for (const r of refs) {
+  private readonly index = new Map<string, number>();
+  private readonly ids: string[] = [];
+  private readonly projectOfIndex: string[] = [];
+  private readonly chunks = new Map<string, { size: bigint; instances: number[] }>();
+
+  add(r: ChunkReference): void {
+    const { index, ids, projectOfIndex, chunks } = this;
     let i = index.get(r.instanceId);
     if (i === undefined) {
       i = ids.length;
@@ -96,6 +102,19 @@ export function attribute(refs: Iterable<ChunkReference>): Attribution {
       if (!c.instances.includes(i)) c.instances.push(i);
     }
   }
+
+  result(): Attribution {
+    return split(this.ids, this.projectOfIndex, this.chunks);
+  }
+}
+
+export function attribute(refs: Iterable<ChunkReference>): Attribution {
+  const b = new AttributionBuilder();
+  for (const r of refs) b.add(r);
+  return b.result();
+}
+
+function split(ids: string[], projectOfIndex: string[], chunks: Map<string, { size: bigint; instances: number[] }>): Attribution {
   const projectOf = new Map(ids.map((id, i) => [id, projectOfIndex[i]!]));
 
   // Per instance: unique bytes and, per sharing degree k, the bytes shared k ways.

@@ -85,23 +85,29 @@ const FIGURES = 'stored, stored_ms, stored_added, front_end_added, transferred, 
 const SUMS = 'sum(stored), sum(stored_ms), sum(stored_added), sum(front_end_added), sum(transferred), sum(backups)';
 const ADD = (t: string) => FIGURES.split(', ').map((c) => `${c} = ${t}.${c} + excluded.${c}`).join(', ');
 
+const KEYS = 'cloud_id, project_id, instance_id, zone_id, policy_id, destination_id';
+const keysOf = (t: string) => KEYS.split(', ').map((c) => `${t}.${c}`).join(', ');
+
 /** Fold one event at `at` into its day's delta row, and into checkpoints already taken after it. */
 async function applyEvent(em: EntityManager, seriesId: string, at: Date, d: Deltas): Promise<void> {
   await closeWeeks(em, at < new Date() ? at : new Date());
   await em.execute(`select pg_advisory_xact_lock_shared(?)`, [LEDGER_LOCK]);
   const day = utcDay(at);
   const values = [d.stored, d.stored * BigInt(at.getTime()), d.storedAdded, d.frontEndAdded, d.transferred, d.backups].map(String);
+  // Rollup rows carry their series' keys (copied from usage_series).
   await em.execute(
-    `insert into usage_daily (day, series_id, ${FIGURES}) values (?::date, ?::uuid, ?, ?, ?, ?, ?, ?)
+    `insert into usage_daily (day, series_id, ${KEYS}, ${FIGURES})
+     select ?::date, s.id, ${keysOf('s')}, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric from usage_series s where s.id = ?::uuid
      on conflict (day, series_id) do update set ${ADD('usage_daily')}`,
-    [day, seriesId, ...values],
+    [day, ...values, seriesId],
   );
   // Late events only (normally no checkpoint lies after "now").
   await em.execute(
-    `insert into usage_checkpoint (week, series_id, ${FIGURES})
-     select w.week, ?::uuid, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric from usage_checkpoint_week w where w.week > ?::date
+    `insert into usage_checkpoint (week, series_id, ${KEYS}, ${FIGURES})
+     select w.week, s.id, ${keysOf('s')}, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric
+     from usage_checkpoint_week w, usage_series s where s.id = ?::uuid and w.week > ?::date
      on conflict (week, series_id) do update set ${ADD('usage_checkpoint')}`,
-    [seriesId, ...values, day],
+    [...values, seriesId, day],
   );
 }
 
@@ -127,12 +133,12 @@ export async function closeWeeks(em: EntityManager, upTo: Date): Promise<void> {
     }
     for (let week = addDays(prev, 7); week <= target; prev = week, week = addDays(week, 7)) {
       await tx.execute(
-        `insert into usage_checkpoint (week, series_id, ${FIGURES})
-         select ?::date, series_id, ${SUMS} from (
-           select series_id, ${FIGURES} from usage_checkpoint where week = ?::date
+        `insert into usage_checkpoint (week, series_id, ${KEYS}, ${FIGURES})
+         select ?::date, series_id, ${KEYS}, ${SUMS} from (
+           select series_id, ${KEYS}, ${FIGURES} from usage_checkpoint where week = ?::date
            union all
-           select series_id, ${FIGURES} from usage_daily where day >= ?::date and day < ?::date
-         ) x group by series_id`,
+           select series_id, ${KEYS}, ${FIGURES} from usage_daily where day >= ?::date and day < ?::date
+         ) x group by series_id, ${KEYS}`,
         [week, prev, prev, week],
       );
       await tx.execute(`insert into usage_checkpoint_week (week) values (?::date)`, [week]);
@@ -235,20 +241,20 @@ export async function rebuildDailyRollups(em: EntityManager, upTo: Date = new Da
     await tx.execute(`delete from usage_checkpoint_week`);
     await tx.execute(`delete from usage_daily`);
     await tx.execute(
-      `insert into usage_daily (day, series_id, ${FIGURES})
-       select day, series_id, ${SUMS}
+      `insert into usage_daily (day, series_id, ${KEYS}, ${FIGURES})
+       select day, series_id, ${KEYS}, ${SUMS}
        from (
-         select (completed_at at time zone 'UTC')::date as day, series_id, stored_bytes::numeric as stored,
+         select (completed_at at time zone 'UTC')::date as day, series_id, ${KEYS}, stored_bytes::numeric as stored,
                 stored_bytes::numeric * floor(extract(epoch from completed_at) * 1000) as stored_ms,
                 stored_bytes::numeric as stored_added, front_end_bytes::numeric as front_end_added,
                 transferred_bytes::numeric as transferred, 1 as backups
          from usage_interval
          union all
-         select (deleted_at at time zone 'UTC')::date, series_id, -stored_bytes::numeric,
+         select (deleted_at at time zone 'UTC')::date, series_id, ${KEYS}, -stored_bytes::numeric,
                 -stored_bytes::numeric * floor(extract(epoch from deleted_at) * 1000), 0, 0, 0, 0
          from usage_interval where deleted_at is not null
        ) events
-       group by day, series_id
+       group by day, series_id, ${KEYS}
        order by day, series_id`,
     );
     await closeWeeks(tx, upTo);

@@ -70,54 +70,57 @@ export async function prepareSizeReport(em: EntityManager, input: SizeReportInpu
 export function sizeReportSql(input: SizeReportInput, scope: ReportScope, weeks: [string | null, string | null]): Sql {
   validateRange(input.from, input.to);
   validateGroupBy(input.groupBy);
-  const where = filterConditions('s', input.filter, scope);
   const value = measureColumn[input.measure];
-  const keys = groupColumns('s', input.groupBy);
   const keyList = input.groupBy.map((_d, i) => `k${i}`).join(', ');
-  const nonZero = 'stored <> 0 or stored_added <> 0 or front_end <> 0 or transferred <> 0 or byte_ms <> 0 or backups <> 0';
   const branches: string[] = [];
   const params: unknown[] = [];
-  // Cumulative values at each point: the checkpoint of the latest materialised week before the
-  // point's day, plus the daily deltas since, plus the point's own day's events before it.
-  // Figures are linear in them, so rows aggregate straight to the groups.
+  // Rollup rows and intervals carry the dimension keys themselves: no join to usage_series.
+  const rowsOf = (alias: string) => {
+    const where = filterConditions(alias, input.filter, scope);
+    params.push(...where.params);
+    return where.sql;
+  };
+  // Cumulative values at each point k (0: from, 1: to): the checkpoint of the latest materialised
+  // week before the point's day, plus the daily deltas since, plus the point's own day's events
+  // before it. Every figure is (value at `to`) − (value at `from`), so a branch of point 0 yields
+  // its flows negated; byte-time per row is ±(t·stored − stored_ms):
+  //   ∫ stored dt = to·S(to) − W(to) − (from·S(from) − W(from)), in byte·ms.
+  // One aggregate per figure (each numeric aggregate state costs per group; 10,000 groups here).
   [input.from, input.to].forEach((t, k) => {
     const day = utcDay(t);
     const week = weeks[k];
-    const tMs = String(t.getTime());
+    const sign = k === 1 ? '' : '-';
+    const tMs = `${String(t.getTime())}::numeric`;
+    // stored: bytes held at `to` only; byte_ms: ±(t·stored − stored_ms); flows: ±value.
+    const cols = (stored: string, storedMs: string, added: string, frontEnd: string, transferred: string, backups: string) =>
+      `${k === 1 ? stored : '0::numeric'} as stored, ${sign}(${tMs} * ${stored} - ${storedMs}) as byte_ms, ${sign}${added} as stored_added,
+        ${sign}${frontEnd} as front_end, ${sign}${transferred} as transferred, ${sign}${backups} as backups`;
     if (week) {
-      branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, c.stored, c.stored_ms, c.stored_added, c.front_end_added as front_end, c.transferred, c.backups
-        from usage_checkpoint c join usage_series s on s.id = c.series_id where c.week = ?::date and ${where.sql}`);
-      params.push(tMs, week, ...where.params);
+      params.push(week);
+      branches.push(`select ${groupColumns('c', input.groupBy)}, ${cols('c.stored', 'c.stored_ms', 'c.stored_added', 'c.front_end_added', 'c.transferred', 'c.backups')}
+        from usage_checkpoint c where c.week = ?::date and ${rowsOf('c')}`);
     }
-    branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, d.stored, d.stored_ms, d.stored_added, d.front_end_added as front_end, d.transferred, d.backups
-      from usage_daily d join usage_series s on s.id = d.series_id where d.day >= ?::date and d.day < ?::date and ${where.sql}`);
-    params.push(tMs, week ?? '-infinity', day, ...where.params);
-    branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, i.stored_bytes as stored, i.stored_bytes::numeric * floor(extract(epoch from i.completed_at) * 1000) as stored_ms,
-        i.stored_bytes as stored_added, i.front_end_bytes as front_end, i.transferred_bytes as transferred, 1 as backups
-      from usage_interval i join usage_series s on s.id = i.series_id
-      where i.completed_at >= ?::timestamptz and i.completed_at < ?::timestamptz and ${where.sql}`);
-    params.push(tMs, `${day}T00:00:00.000Z`, t.toISOString(), ...where.params);
-    branches.push(`select ${keys}, ${k} as k, ?::numeric as t_ms, -i.stored_bytes as stored, -i.stored_bytes::numeric * floor(extract(epoch from i.deleted_at) * 1000) as stored_ms,
-        0 as stored_added, 0 as front_end, 0 as transferred, 0 as backups
-      from usage_interval i join usage_series s on s.id = i.series_id
-      where i.deleted_at >= ?::timestamptz and i.deleted_at < ?::timestamptz and ${where.sql}`);
-    params.push(tMs, `${day}T00:00:00.000Z`, t.toISOString(), ...where.params);
+    params.push(week ?? '-infinity', day);
+    branches.push(`select ${groupColumns('d', input.groupBy)}, ${cols('d.stored', 'd.stored_ms', 'd.stored_added', 'd.front_end_added', 'd.transferred', 'd.backups')}
+      from usage_daily d where d.day >= ?::date and d.day < ?::date and ${rowsOf('d')}`);
+    params.push(`${day}T00:00:00.000Z`, t.toISOString());
+    branches.push(`select ${groupColumns('i', input.groupBy)}, ${cols('i.stored_bytes::numeric', '(i.stored_bytes::numeric * floor(extract(epoch from i.completed_at) * 1000))',
+      'i.stored_bytes::numeric', 'i.front_end_bytes::numeric', 'i.transferred_bytes::numeric', '1::numeric')}
+      from usage_interval i where i.completed_at >= ?::timestamptz and i.completed_at < ?::timestamptz and ${rowsOf('i')}`);
+    params.push(`${day}T00:00:00.000Z`, t.toISOString());
+    branches.push(`select ${groupColumns('i', input.groupBy)}, ${cols('(-i.stored_bytes::numeric)', '(-i.stored_bytes::numeric * floor(extract(epoch from i.deleted_at) * 1000))',
+      '0::numeric', '0::numeric', '0::numeric', '0::numeric')}
+      from usage_interval i where i.deleted_at >= ?::timestamptz and i.deleted_at < ?::timestamptz and ${rowsOf('i')}`);
   });
   const inner = `
     with pts as (${branches.join('\n      union all\n      ')}),
     grouped as (
-      select ${keyList},
-        sum(case when k = 1 then stored else 0 end) as stored,
-        sum(case when k = 1 then stored_added else -stored_added end) as stored_added,
-        sum(case when k = 1 then front_end else -front_end end) as front_end,
-        sum(case when k = 1 then transferred else -transferred end) as transferred,
-        sum(case when k = 1 then backups else -backups end) as backups,
-        sum(case when k = 1 then t_ms * stored - stored_ms else stored_ms - t_ms * stored end) as byte_ms
-      from pts group by ${keyList}
+      select ${keyList}, sum(p.stored) as stored, sum(p.stored_added) as stored_added, sum(p.front_end) as front_end,
+        sum(p.transferred) as transferred, sum(p.backups) as backups, sum(p.byte_ms) as byte_ms
+      from pts p group by ${keyList}
     )
-    select ${keyList}, stored, stored_added, front_end, transferred, backups,
-      div(byte_ms + 1800000, 3600000) as byte_hours
-    from grouped where ${nonZero}`;
+    select ${keyList}, stored, stored_added, front_end, transferred, backups, div(byte_ms + 1800000, 3600000) as byte_hours
+    from grouped where stored <> 0 or stored_added <> 0 or front_end <> 0 or transferred <> 0 or byte_ms <> 0 or backups <> 0`;
   const ordered = withNames(
     `select x.*, x.${value} as value from (${inner}) x`,
     input.groupBy,

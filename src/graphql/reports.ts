@@ -25,7 +25,7 @@ export const dimensionTypename: Record<Dimension, string> = {
   PROJECT: 'Project', INSTANCE: 'Instance', ZONE: 'AvailabilityZone', POLICY: 'Policy', DESTINATION: 'BackupDestination', CLOUD: 'Cloud',
 };
 
-function badInput(message: string, reason: string, field: string[]): GraphQLError {
+export function badInput(message: string, reason: string, field: string[]): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', reason, field } });
 }
 
@@ -75,7 +75,7 @@ const SizeMeasureEnum = builder.enumType('SizeMeasure', {
   } as const,
 });
 
-const ReportKeyRef = builder.objectRef<ReportKey>('ReportKey').implement({
+export const ReportKeyRef = builder.objectRef<ReportKey>('ReportKey').implement({
   description: 'One grouping key of a report row: the object’s global ID and its current name',
   fields: (t) => ({
     dimension: t.field({ type: ReportDimensionEnum, resolve: (k) => k.dimension }),

@@ -20,5 +20,6 @@ import './mutations/policies.ts';
 import './tasks/index.ts';
 import './quota-preview.ts';
 import './reports.ts';
+import './attribution.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

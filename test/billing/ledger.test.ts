@@ -1,45 +1,29 @@
 // Interval accounting on hand-made histories: range edges, deletions, excluded destinations,
 // the front-end rule, and tenant scoping of the billing functions.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { frontEndCapacity } from '../../billing/front-end.ts';
 import { backfillFromBackups, recordBackupCompleted, recordBackupDeleted, usageFromBackup } from '../../billing/ledger.ts';
 import { ReportInputError } from '../../billing/report-common.ts';
 import { sizeReport } from '../../billing/size-report.ts';
 import { Backup } from '../../src/db/entities/index.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
-import { createTestDatabase } from '../helpers/database.ts';
-import { createBackup, seedInventory, type Inventory } from './seed.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
+import { completeBackup, createBackup, useBillingDatabase, type Inventory } from './seed.ts';
 
 const GB = 1_000_000_000n;
 const at = (iso: string) => new Date(iso);
 const ALL = { projectIds: null };
 
+const db = useBillingDatabase();
 let orm: Orm;
-let drop: () => Promise<void>;
 let inv: Inventory;
 let em: EntityManager;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
-  inv = await seedInventory(orm);
-});
-afterAll(async () => {
-  await orm?.close();
-  await drop?.();
-});
-beforeEach(async () => {
-  em = systemFork(orm) as EntityManager;
-  await em.execute('truncate usage_interval, usage_series, usage_daily, usage_checkpoint, usage_checkpoint_week');
-  await em.execute('delete from backup');
-});
+beforeEach(() => ({ orm, inv, em } = db));
 
 async function complete(o: Parameters<typeof createBackup>[2]) {
-  const b = await createBackup(orm, inv, o);
-  expect(await recordBackupCompleted(em, usageFromBackup(b))).toBe(true);
-  return b;
+  const { backup, recorded } = await completeBackup(db, o);
+  expect(recorded).toBe(true);
+  return backup;
 }
 
 const byInstance = async (from: string, to: string, measure: 'STORED' | 'BYTE_HOURS' | 'TRANSFERRED' | 'STORED_ADDED' = 'BYTE_HOURS', filter = {}) => {

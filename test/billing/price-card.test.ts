@@ -1,44 +1,26 @@
 // Price cards and invoices: free tier, slot prices, month boundaries, most-specific card,
 // exact money; and the per-policy price tags.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { recordBackupCompleted, recordBackupDeleted, usageFromBackup } from '../../billing/ledger.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { recordBackupDeleted } from '../../billing/ledger.ts';
 import { policyPriceTags } from '../../billing/policy-prices.ts';
 import { createPriceCard, formatCents, inSlot, invoicePreview, matchCard, parseMoney, PriceError, type Card } from '../../billing/price-card.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
-import { createTestDatabase } from '../helpers/database.ts';
-import { createBackup, seedInventory, type Inventory } from './seed.ts';
+import type { Orm } from '../../src/db/orm.ts';
+import { completeBackup, createBackup, useBillingDatabase, type Inventory } from './seed.ts';
 
 const GB = 1_000_000_000n;
 const TB = 1000n * GB;
 const at = (iso: string) => new Date(iso);
 const NOW = at('2026-11-27T00:00:00Z');
 
+const db = useBillingDatabase(['price_card']);
 let orm: Orm;
-let drop: () => Promise<void>;
 let inv: Inventory;
 let em: EntityManager;
-
-beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
-  inv = await seedInventory(orm);
-});
-afterAll(async () => {
-  await orm?.close();
-  await drop?.();
-});
-beforeEach(async () => {
-  em = systemFork(orm) as EntityManager;
-  await em.execute('truncate usage_interval, usage_series, usage_daily, usage_checkpoint, usage_checkpoint_week, price_card');
-  await em.execute('delete from backup');
-});
+beforeEach(() => ({ orm, inv, em } = db));
 
 async function complete(o: Parameters<typeof createBackup>[2]) {
-  const b = await createBackup(orm, inv, o);
-  await recordBackupCompleted(em, usageFromBackup(b));
-  return b;
+  return (await completeBackup(db, o)).backup;
 }
 
 describe('money', () => {

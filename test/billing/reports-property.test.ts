@@ -195,14 +195,21 @@ describe('size reports on random histories', () => {
         await load(em, toHistory(raw), order);
         const now = new Date(T0 + 40 * 86_400_000); // checkpoints a little past the history
         await closeWeeks(em, now);
+        const keys = (t: string) => `${t}.cloud_id, ${t}.project_id, ${t}.instance_id, ${t}.zone_id, ${t}.policy_id, ${t}.destination_id`;
         const snapshot = async () => [
-          await em.execute(`select s.key, d.day::text, d.stored, d.stored_ms, d.stored_added, d.front_end_added, d.transferred, d.backups
+          await em.execute(`select s.key, d.day::text, ${keys('d')}, d.stored, d.stored_ms, d.stored_added, d.front_end_added, d.transferred, d.backups
             from usage_daily d join usage_series s on s.id = d.series_id order by 1, 2`),
-          await em.execute(`select s.key, c.week::text, c.stored, c.stored_ms, c.stored_added, c.front_end_added, c.transferred, c.backups
+          await em.execute(`select s.key, c.week::text, ${keys('c')}, c.stored, c.stored_ms, c.stored_added, c.front_end_added, c.transferred, c.backups
             from usage_checkpoint c join usage_series s on s.id = c.series_id order by 1, 2`),
           await em.execute(`select week::text from usage_checkpoint_week order by 1`),
         ];
         const incremental = await snapshot();
+        // Rollup rows carry exactly their series' keys (reports group and filter on them).
+        for (const t of ['usage_daily', 'usage_checkpoint']) {
+          const [bad] = await em.execute(`select count(*)::int as n from ${t} r join usage_series s on s.id = r.series_id
+            where (${keys('r')}) is distinct from (${keys('s')})`);
+          expect(bad!.n).toBe(0);
+        }
         await rebuildDailyRollups(em, now);
         const rebuilt = await snapshot();
         expect(rebuilt[0]).toEqual(incremental[0]);

@@ -1,9 +1,12 @@
 // A small inventory for billing tests, created through the ORM: one cloud, projects, zones,
 // instances, destinations and policies, with ids tests can refer to.
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { recordBackupCompleted, usageFromBackup } from '../../billing/ledger.ts';
 import { AvailabilityZone, Backup, BackupDestination, Cloud, Instance, Policy, Project, type BackupType } from '../../src/db/entities/index.ts';
 import type { Orm } from '../../src/db/orm.ts';
-import { systemFork } from '../../src/db/orm.ts';
+import { openOrm, systemFork } from '../../src/db/orm.ts';
+import { createTestDatabase } from '../helpers/database.ts';
 
 export type Inventory = {
   cloud: Cloud;
@@ -53,4 +56,40 @@ export async function createBackup(
   });
   await em.flush();
   return backup;
+}
+
+export type BillingDatabase = { orm: Orm; inv: Inventory; em: EntityManager };
+
+const LEDGER_TABLES = ['usage_interval', 'usage_series', 'usage_daily', 'usage_checkpoint', 'usage_checkpoint_week'];
+
+/**
+ * A test file's own database with the inventory seeded once; before each test the ledger (and
+ * the `alsoEmpty` tables) and the backups are emptied and `em` is a fresh fork. Call at the top
+ * level of a test file; read the fields inside tests and hooks.
+ */
+export function useBillingDatabase(alsoEmpty: string[] = []): BillingDatabase {
+  const ctx = {} as BillingDatabase;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    ctx.orm = await openOrm(db.url);
+    ctx.inv = await seedInventory(ctx.orm);
+  });
+  afterAll(async () => {
+    await ctx.orm?.close();
+    await drop?.();
+  });
+  beforeEach(async () => {
+    ctx.em = systemFork(ctx.orm) as EntityManager;
+    await ctx.em.execute(`truncate ${[...LEDGER_TABLES, ...alsoEmpty].join(', ')}`);
+    await ctx.em.execute('delete from backup');
+  });
+  return ctx;
+}
+
+/** A completed backup row (createBackup) entered into the ledger; returns it and whether the ledger recorded it now. */
+export async function completeBackup(db: BillingDatabase, o: Parameters<typeof createBackup>[2]): Promise<{ backup: Backup; recorded: boolean }> {
+  const backup = await createBackup(db.orm, db.inv, o);
+  return { backup, recorded: await recordBackupCompleted(db.em, usageFromBackup(backup)) };
 }
