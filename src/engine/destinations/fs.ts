@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { Backend, ObjectInfo } from './backend.ts';
+import type { Backend, ObjectInfo, ObjectWriter } from './backend.ts';
 import { BackendError } from './backend.ts';
 
 const TEMP_PREFIX = '.tmp-';
@@ -87,6 +87,49 @@ export class FsBackend implements Backend {
       await fs.rm(tmp, { force: true }).catch(() => {});
       this.wrap(key, e);
     }
+  }
+
+  /** Writes into a temporary file of the same folder; commit fsyncs and renames it like put. */
+  async openWriter(key: string): Promise<ObjectWriter> {
+    const file = this.file(key);
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let fh: fs.FileHandle;
+    try {
+      if (!this.madeDirs.has(dir)) {
+        await fs.mkdir(dir, { recursive: true });
+        this.madeDirs.add(dir);
+      }
+      fh = await fs.open(tmp, 'wx');
+    } catch (e) {
+      this.wrap(key, e);
+    }
+    const drop = async () => {
+      await fh.close().catch(() => {});
+      await fs.rm(tmp, { force: true }).catch(() => {});
+    };
+    return {
+      write: async (data, offset) => {
+        try {
+          let done = 0;
+          while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+        } catch (e) {
+          this.wrap(key, e);
+        }
+      },
+      commit: async () => {
+        try {
+          await fh.sync();
+          await fh.close();
+          await fs.rename(tmp, file);
+          await syncDir(dir);
+        } catch (e) {
+          await drop();
+          this.wrap(key, e);
+        }
+      },
+      abort: drop,
+    };
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
