@@ -12,8 +12,10 @@ export interface Backend {
   /** Where the objects live, for messages (never carries a secret). */
   readonly location: string;
   get(key: string): Promise<Buffer>;
-  /** `length` bytes from `offset`; fails with NOT_FOUND if the object is missing. */
-  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /** `length` bytes from `offset`; fails with NOT_FOUND if the object is missing. `into`, when
+   *  given, is a reusable buffer of at least `length` bytes the backend may read into (and return
+   *  a view of) instead of allocating. */
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   put(key: string, data: Uint8Array): Promise<void>;
   /** Optional: an object written piece by piece at given offsets, as atomic as `put` (invisible
    *  until `commit`), so a large object needs no buffer of its own size. */

@@ -45,11 +45,11 @@ export class FsBackend implements Backend {
     }
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+  async getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     let fh: fs.FileHandle | undefined;
     try {
       fh = await fs.open(this.file(key), constants.O_RDONLY);
-      const buf = Buffer.allocUnsafeSlow(length);
+      const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
