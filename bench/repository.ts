@@ -72,7 +72,8 @@ async function main() {
     const dest = path.join(work, 'strongbox-repo');
     rmSync(dest, { recursive: true, force: true });
     const env = { STRONGBOX_MASTER_KEY: key };
-    const cli = (args: string[]) => timed(process.execPath, ['--import', 'tsx', 'src/main.ts', 'repo', ...args], env);
+    // The product's entry point (`npx strongbox`), which runs `repo` without a TypeScript loader.
+    const cli = (args: string[]) => timed(process.execPath, ['bin/strongbox.js', 'repo', ...args], env);
     cli(['init', '--destination', `file://${dest}`, ...(process.env.CHUNK_SIZE ? ['--chunk-size', process.env.CHUNK_SIZE] : [])]);
     const steps: Step[] = [];
     let prev = duBytes(dest);

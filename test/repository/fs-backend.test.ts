@@ -20,6 +20,24 @@ describe('file-system destination', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
+  it('an object writer fills an object out of order, invisible until commit; abort leaves nothing', async () => {
+    const w = await be.openWriter!('data/ef/efgh');
+    await Promise.all([w.write(Buffer.from('world'), 6), w.write(Buffer.from('hello '), 0)]);
+    expect(await be.stat('data/ef/efgh')).toBeNull();
+    await w.commit();
+    expect((await be.get('data/ef/efgh')).toString()).toBe('hello world');
+    const into = Buffer.alloc(64, 1);
+    const part = await be.getRange('data/ef/efgh', 6, 5, into);
+    expect(part.toString()).toBe('world');
+    expect(part.buffer).toBe(into.buffer);
+    const dropped = await be.openWriter!('data/ef/gone');
+    await dropped.write(Buffer.from('x'), 0);
+    await dropped.abort();
+    expect(await be.stat('data/ef/gone')).toBeNull();
+    expect((await fs.readdir(path.join(dir, 'dest/data/ef'))).sort()).toEqual(['efgh']);
+    await be.delete('data/ef/efgh');
+  });
+
   it('puts, reads whole and ranged, stats, lists recursively by prefix, deletes', async () => {
     await be.put('data/ab/abcd', Buffer.from('0123456789'));
     await be.put('data/cd/cdef', Buffer.from('xyz'));

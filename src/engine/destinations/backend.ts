@@ -12,9 +12,14 @@ export interface Backend {
   /** Where the objects live, for messages (never carries a secret). */
   readonly location: string;
   get(key: string): Promise<Buffer>;
-  /** `length` bytes from `offset`; fails with NOT_FOUND if the object is missing. */
-  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /** `length` bytes from `offset`; fails with NOT_FOUND if the object is missing. `into`, when
+   *  given, is a reusable buffer of at least `length` bytes the backend may read into (and return
+   *  a view of) instead of allocating. */
+  getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   put(key: string, data: Uint8Array): Promise<void>;
+  /** Optional: an object written piece by piece at given offsets, as atomic as `put` (invisible
+   *  until `commit`), so a large object needs no buffer of its own size. */
+  openWriter?(key: string): Promise<ObjectWriter>;
   /** Size of the object, or null when it does not exist. */
   stat(key: string): Promise<ObjectInfo | null>;
   /** Every object whose key starts with `prefix`, in no promised order. */
@@ -22,6 +27,15 @@ export interface Backend {
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface ObjectWriter {
+  /** Writes `data` at `offset`; writes may overlap in time but not in range. */
+  write(data: Uint8Array, offset: number): Promise<void>;
+  /** Makes the object visible, complete (after every write has resolved). */
+  commit(): Promise<void>;
+  /** Drops what was written; the object never appears. */
+  abort(): Promise<void>;
 }
 
 export class BackendError extends Error {

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { Backend, ObjectInfo } from './backend.ts';
+import type { Backend, ObjectInfo, ObjectWriter } from './backend.ts';
 import { BackendError } from './backend.ts';
 
 const TEMP_PREFIX = '.tmp-';
@@ -45,11 +45,11 @@ export class FsBackend implements Backend {
     }
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+  async getRange(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     let fh: fs.FileHandle | undefined;
     try {
       fh = await fs.open(this.file(key), constants.O_RDONLY);
-      const buf = Buffer.allocUnsafeSlow(length);
+      const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
@@ -87,6 +87,49 @@ export class FsBackend implements Backend {
       await fs.rm(tmp, { force: true }).catch(() => {});
       this.wrap(key, e);
     }
+  }
+
+  /** Writes into a temporary file of the same folder; commit fsyncs and renames it like put. */
+  async openWriter(key: string): Promise<ObjectWriter> {
+    const file = this.file(key);
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let fh: fs.FileHandle;
+    try {
+      if (!this.madeDirs.has(dir)) {
+        await fs.mkdir(dir, { recursive: true });
+        this.madeDirs.add(dir);
+      }
+      fh = await fs.open(tmp, 'wx');
+    } catch (e) {
+      this.wrap(key, e);
+    }
+    const drop = async () => {
+      await fh.close().catch(() => {});
+      await fs.rm(tmp, { force: true }).catch(() => {});
+    };
+    return {
+      write: async (data, offset) => {
+        try {
+          let done = 0;
+          while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+        } catch (e) {
+          this.wrap(key, e);
+        }
+      },
+      commit: async () => {
+        try {
+          await fh.sync();
+          await fh.close();
+          await fs.rename(tmp, file);
+          await syncDir(dir);
+        } catch (e) {
+          await drop();
+          this.wrap(key, e);
+        }
+      },
+      abort: drop,
+    };
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {

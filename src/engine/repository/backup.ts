@@ -17,7 +17,7 @@ import { layout, newBackupId, randomName } from './format.ts';
 import { Manifest } from './manifest.ts';
 import { putSealed } from './objects.ts';
 import { PackWriter } from './pack-writer.ts';
-import { releasedBytes } from './memory.ts';
+import { BufferPool } from './buffer-pool.ts';
 import type { Repository } from './repository.ts';
 
 /** One disk to back up. */
@@ -187,17 +187,19 @@ async function backupDisk(
   // ~8 MiB of chunks between read and pack: deep enough to hide read and message latency behind
   // the workers, small enough to keep memory flat.
   const inflightLimit = Math.max(8, Math.floor((8 << 20) / cs));
+  // Chunk buffers are reused (room for the sealed blob, which the worker writes over the chunk).
+  const buffers = new BufferPool(cs + 64, inflightLimit);
 
   let failure: unknown = null;
   const running = new Set<Promise<void>>();
 
   const processChunk = async (i: number, offset: number, length: number) => {
-    const buf = await source.read(offset, length);
+    const buf = await source.read(offset, length, buffers.take(length));
     if (buf.length !== length) throw new Error(`${input.name}: short read at ${offset}`);
     totals.read += length;
     if (buf.equals(length === cs ? zero : zero.subarray(0, length))) {
       totals.zero += length;
-      releasedBytes(length);
+      buffers.give(buf);
       return;
     }
     const h = await pool.hash(buf);
@@ -205,7 +207,7 @@ async function backupDisk(
     const hex = h.id.toString('hex');
     if (repo.index.has(h.id) || pending.has(hex)) {
       totals.dedupChunks++;
-      releasedBytes(length);
+      buffers.give(h.buf);
       return;
     }
     pending.add(hex);
@@ -214,6 +216,7 @@ async function backupDisk(
     totals.newBytes += length;
     totals.stored += s.blob.length;
     await writer.add(h.id, s.blob, length, s.flags);
+    buffers.give(s.blob);
   };
 
   for (let i = 0; i < manifest.count && !failure; i++) {

@@ -12,8 +12,9 @@ export interface DiskSource {
   /** Logical size of the disk in bytes. */
   readonly size: number;
   /** Exactly `length` bytes from `offset` (fewer only at the end of the disk). The buffer may be
-   *  handed to a worker thread: give it its own ArrayBuffer (Buffer.allocUnsafeSlow). */
-  read(offset: number, length: number): Promise<Buffer>;
+   *  handed to a worker thread: give it its own ArrayBuffer (Buffer.allocUnsafeSlow). `into`, when
+   *  given, is a reusable buffer of `length` bytes to read into (and return) if the source can. */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Extents that may hold data; everything outside is zero and is not read. Optional. */
   allocatedExtents?(): Promise<Extent[] | null>;
   close?(): Promise<void>;
@@ -47,9 +48,9 @@ export class FileDiskSource implements DiskSource {
     return new FileDiskSource(path, fh, size, st.isFile());
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const n = Math.max(0, Math.min(length, this.size - offset));
-    const buf = Buffer.allocUnsafeSlow(n);
+    const buf = into && into.length >= n ? into.subarray(0, n) : Buffer.allocUnsafeSlow(n);
     let done = 0;
     while (done < n) {
       const { bytesRead } = await this.fh.read(buf, done, n - done, offset + done);

@@ -92,6 +92,22 @@ export function seal(key: Buffer, plain: Uint8Array, aad: Uint8Array): Buffer {
   return out;
 }
 
+/** seal, written into `out` (room for plain + 28 bytes). `plain` may lie in `out`: it is read
+ *  whole before `out` is written. Returns the length. */
+export function sealInto(key: Buffer, plain: Uint8Array, aad: Uint8Array, out: Buffer): number {
+  if (out.length < NONCE_BYTES + plain.length + TAG_BYTES) throw new Error('no room for the sealed value');
+  const nonce = randomBytes(NONCE_BYTES);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(aad);
+  const body = c.update(plain);
+  const last = c.final();
+  let o = nonce.copy(out, 0);
+  o += body.copy(out, o);
+  o += last.copy(out, o);
+  o += c.getAuthTag().copy(out, o);
+  return o;
+}
+
 /** Inverse of seal; throws when the bytes or the AAD were altered. */
 export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array): Buffer {
   if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new Error('sealed value too short');

@@ -13,7 +13,7 @@ try {
   gc = null; // without it memory is still bounded, only higher
 }
 
-const EVERY = 16 << 20;
+const EVERY = Number(process.env.GC_EVERY_MIB ?? 16) << 20;
 let since = 0;
 
 /** Call with the size of buffers just dropped. */

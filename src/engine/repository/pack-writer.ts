@@ -1,14 +1,28 @@
-// Groups blobs into packs, uploads them (at most `uploads` at a time, so memory stays bounded),
-// and writes index objects describing packs only once those packs are stored. Used by backup and
-// by prune's repacking — one code path on every backend.
-import type { Backend } from '../destinations/backend.ts';
+// Groups blobs into packs, stores them, and writes index objects describing packs only once those
+// packs are stored. Used by backup and by prune's repacking — one code path on every backend.
+//
+// Memory: where the backend can write an object piece by piece (openWriter: the file system),
+// each blob goes straight to the pack's temporary object and no pack is ever held in memory —
+// only the blobs being written. Otherwise (S3, Swift: one PUT per object) a pack is built in one
+// buffer, and at most `uploads` packs upload while the next fills.
+import type { Backend, ObjectWriter } from '../destinations/backend.ts';
 import { encodeIndex, type ChunkIndex, type IndexedPack } from './chunk-index.ts';
 import { layout, randomName } from './format.ts';
 import { putSealed } from './objects.ts';
-import { PackBuilder } from './pack.ts';
+import { PACK_MAGIC, PackBuilder, packTail, type PackEntry } from './pack.ts';
+
+/** A pack written blob by blob into a backend's object writer. */
+type StreamedPack = {
+  packId: string;
+  entries: PackEntry[];
+  size: number;
+  writer: Promise<ObjectWriter>;
+  writes: Promise<void>[];
+};
 
 export class PackWriter {
   private builder: PackBuilder | null = null;
+  private streamed: StreamedPack | null = null;
   private inFlight = new Set<Promise<void>>();
   private stored: IndexedPack[] = [];
   private error: unknown = null;
@@ -29,12 +43,58 @@ export class PackWriter {
     private packsPerIndex = 256,
   ) {}
 
+  /** Adds a blob; resolves once its bytes are handed over (the caller may then drop `blob`). */
   async add(id: Buffer, blob: Buffer, rawLength: number, flags: number): Promise<void> {
     if (this.error) throw this.error;
+    if (this.backend.openWriter) return this.addStreamed(id, blob, rawLength, flags);
     // Room for a full pack plus one maximal blob, so the buffer never grows in practice.
     this.builder ??= new PackBuilder(this.packSize + Math.max(blob.length, 4 << 20) + 64 * 1024, this.spare.pop());
     this.builder.add(id, blob, rawLength, flags);
     if (this.builder.size >= this.packSize) await this.closePack();
+  }
+
+  private async addStreamed(id: Buffer, blob: Buffer, rawLength: number, flags: number): Promise<void> {
+    let p = this.streamed;
+    if (!p) {
+      const packId = randomName(32);
+      const writer = this.backend.openWriter!(layout.pack(packId));
+      p = this.streamed = { packId, entries: [], size: PACK_MAGIC.length, writer, writes: [] };
+      p.writes.push(writer.then((w) => w.write(PACK_MAGIC, 0)));
+    }
+    // The offset is taken now, synchronously, so concurrent adds never overlap.
+    const offset = p.size;
+    p.entries.push({ id, offset, length: blob.length, rawLength, flags });
+    p.size += blob.length;
+    const full = p.size >= this.packSize;
+    if (full) this.streamed = null;
+    const write = p.writer.then((w) => w.write(blob, offset));
+    p.writes.push(write);
+    write.catch(() => {}); // surfaced through `await write` below and the pack's commit
+    await write;
+    if (full) await this.commitStreamed(p);
+  }
+
+  private async commitStreamed(p: StreamedPack): Promise<void> {
+    while (this.inFlight.size >= this.uploads) await Promise.race(this.inFlight);
+    if (this.error) throw this.error;
+    const c = (async () => {
+      const w = await p.writer;
+      const tail = packTail(this.dataKey, p.packId, p.entries);
+      try {
+        await Promise.all(p.writes);
+        await w.write(tail, p.size);
+        await w.commit();
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+      await this.landed({ packId: p.packId, size: p.size + tail.length, entries: p.entries });
+    })()
+      .catch((e) => {
+        this.error ??= e;
+      })
+      .finally(() => this.inFlight.delete(c));
+    this.inFlight.add(c);
   }
 
   private async closePack(): Promise<void> {
@@ -47,19 +107,23 @@ export class PackWriter {
     const p = this.backend
       .put(layout.pack(b.packId), bytes)
       .then(async () => {
-        const packed: IndexedPack = { packId: b.packId, size: bytes.length, entries: b.entries };
-        this.bytesWritten += bytes.length;
         this.spare.push(b.buffer);
-        this.packsWritten++;
-        this.stored.push(packed);
-        this.index?.addPack(packed);
-        if (this.stored.length >= this.packsPerIndex) await this.writeIndex();
+        await this.landed({ packId: b.packId, size: bytes.length, entries: b.entries });
       })
       .catch((e) => {
         this.error ??= e;
       })
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
+  }
+
+  /** A pack is stored: count it, index it, and write an index object every packsPerIndex. */
+  private async landed(packed: IndexedPack): Promise<void> {
+    this.bytesWritten += packed.size;
+    this.packsWritten++;
+    this.stored.push(packed);
+    this.index?.addPack(packed);
+    if (this.stored.length >= this.packsPerIndex) await this.writeIndex();
   }
 
   private async writeIndex(): Promise<void> {
@@ -73,6 +137,9 @@ export class PackWriter {
 
   /** Stores the open pack, waits for all uploads, writes the last index object. */
   async finish(): Promise<void> {
+    const s = this.streamed;
+    this.streamed = null;
+    if (s) await this.commitStreamed(s);
     await this.closePack();
     while (this.inFlight.size) await Promise.race(this.inFlight);
     if (this.error) throw this.error;
@@ -82,6 +149,12 @@ export class PackWriter {
   /** After a failure: wait for uploads in flight so nothing runs on after the caller returns. */
   async abandon(): Promise<void> {
     this.builder = null;
+    const s = this.streamed;
+    this.streamed = null;
+    if (s) {
+      await Promise.allSettled(s.writes);
+      await (await s.writer.catch(() => null))?.abort();
+    }
     while (this.inFlight.size) await Promise.race(this.inFlight);
   }
 }

@@ -84,19 +84,26 @@ export class PackBuilder {
   }
 
   finish(dataKey: Buffer): Buffer {
-    const trailer = seal(dataKey, encodeEntries(this.entries), trailerAad(this.packId));
-    const end = this.size + trailer.length + 12;
+    const tail = packTail(dataKey, this.packId, this.entries);
+    const end = this.size + tail.length;
     if (end > this.buf.length) {
       const bigger = Buffer.allocUnsafeSlow(end);
       this.buf.copy(bigger, 0, 0, this.size);
       this.buf = bigger;
     }
-    let o = this.size;
-    o += trailer.copy(this.buf, o);
-    o = this.buf.writeUInt32LE(trailer.length, o);
-    o += PACK_END.copy(this.buf, o);
-    return this.buf.subarray(0, o);
+    tail.copy(this.buf, this.size);
+    return this.buf.subarray(0, end);
   }
+}
+
+/** What follows the last blob: sealed trailer ‖ u32le trailer length ‖ end marker. */
+export function packTail(dataKey: Buffer, packId: string, entries: PackEntry[]): Buffer {
+  const trailer = seal(dataKey, encodeEntries(entries), trailerAad(packId));
+  const out = Buffer.allocUnsafe(trailer.length + 12);
+  trailer.copy(out, 0);
+  out.writeUInt32LE(trailer.length, trailer.length);
+  PACK_END.copy(out, trailer.length + 4);
+  return out;
 }
 
 /** Reads a pack's own entry list (verify --read-data, index rebuild). Throws on any damage. */

@@ -11,7 +11,7 @@ import { layout } from './format.ts';
 import type { Manifest } from './manifest.ts';
 import type { Repository } from './repository.ts';
 import { ChunkError } from './workers.ts';
-import { releasedBytes } from './memory.ts';
+import { BufferPool } from './buffer-pool.ts';
 
 export type RestoreTarget =
   /** A new sparse file (written as <path>.partial, renamed when complete). Refuses an existing
@@ -29,14 +29,16 @@ export type RestoreOptions = {
 
 export type RestoreResult = { backupId: string; disk: string; bytes: number; writtenBytes: number; chunks: number; seconds: number };
 
-// Up to WINDOW ranged reads of MAX_READ in flight: enough to keep both cores and the disk busy,
-// little enough to bound memory (~2 × WINDOW × MAX_READ).
-const MAX_READ = 4 << 20;
-const WINDOW = 6;
+// Up to WINDOW groups in flight, each one ranged read of at most MAX_READ stored bytes restored
+// into one buffer of at most MAX_RAW plain bytes (both reused): enough to keep both cores and the
+// disk busy, little enough to bound memory (WINDOW × (MAX_READ + MAX_RAW)).
+export const MAX_READ = 2 << 20;
+export const MAX_RAW = 4 << 20;
+const WINDOW = 4;
 
 type Group =
   | { kind: 'zero'; offset: number; length: number }
-  | { kind: 'data'; offset: number; pack: string; packOffset: number; length: number; slots: { i: number; loc: ChunkLocation; id: Buffer }[] };
+  | { kind: 'data'; offset: number; pack: string; packOffset: number; length: number; rawLength: number; slots: { i: number; loc: ChunkLocation; id: Buffer }[] };
 
 export async function runRestore(
   repo: Repository,
@@ -71,7 +73,9 @@ export async function runRestore(
     let done = 0;
     let chunks = 0;
     let lastReport = 0;
-    const zeroBuf = Buffer.alloc(Math.min(manifest.chunkSize * 4, MAX_READ));
+    const zeroBuf = Buffer.alloc(Math.min(manifest.chunkSize * 4, MAX_RAW));
+    const stored = new BufferPool(Math.max(MAX_READ, manifest.chunkSize + 64), WINDOW + 1);
+    const plain = new BufferPool(Math.max(MAX_RAW, manifest.chunkSize), WINDOW + 1);
     const write = async (buf: Buffer, position: number) => {
       if (fh) {
         let o = 0;
@@ -87,11 +91,11 @@ export async function runRestore(
     };
 
     // A sliding window of fetch+decrypt jobs, consumed in order.
-    const fetches: Promise<Buffer[] | null>[] = [];
+    const fetches: Promise<Buffer | null>[] = [];
     let next = 0;
     const start = () => {
       const g = groups[next++];
-      fetches.push(g.kind === 'zero' ? Promise.resolve(null) : fetchGroup(repo, g));
+      fetches.push(g.kind === 'zero' ? Promise.resolve(null) : fetchGroup(repo, g, stored, plain));
       fetches[fetches.length - 1].catch(() => {}); // surfaced when consumed
     };
     while (next < groups.length && fetches.length < WINDOW) start();
@@ -104,24 +108,12 @@ export async function runRestore(
       if (g.kind === 'zero') {
         if (!sparse) for (let o = 0; o < g.length; o += zeroBuf.length) await write(zeroBuf.subarray(0, Math.min(zeroBuf.length, g.length - o)), g.offset + o);
       } else {
-        if (fh) {
-          // One positional writev per group (up to MAX_READ of chunks): far fewer round trips
-          // through the libuv thread pool than a write per chunk.
-          let pos = g.offset;
-          let rest = out!;
-          while (rest.length) {
-            const { bytesWritten } = await fh.writev(rest, pos);
-            pos += bytesWritten;
-            written += bytesWritten;
-            rest = skipBytes(rest, bytesWritten);
-          }
-        } else {
-          for (const c of out!) await write(c, 0);
-        }
-        for (const c of out!) releasedBytes(c.length);
-        chunks += out!.length;
+        // One positional write per group (up to MAX_RAW of chunks, contiguous on the disk).
+        await write(out!, g.offset);
+        if (fh) plain.give(out); // a stream may still hold it
+        chunks += g.slots.length;
       }
-      done += g.kind === 'zero' ? g.length : g.slots.reduce((s, x) => s + x.loc.rawLength, 0);
+      done += g.kind === 'zero' ? g.length : g.rawLength;
       if (opts.onProgress && (Date.now() - lastReport > 100 || k === groups.length - 1)) {
         lastReport = Date.now();
         opts.onProgress({ bytesDone: done, bytesTotal: manifest.size });
@@ -167,30 +159,35 @@ function plan(repo: Repository, m: Manifest, backupId: string): Group[] {
       last.pack === loc.pack &&
       last.packOffset + last.length === loc.offset &&
       last.length + loc.length <= MAX_READ &&
-      last.offset + last.slots.reduce((s, x) => s + x.loc.rawLength, 0) === offset
+      last.rawLength + loc.rawLength <= MAX_RAW &&
+      last.offset + last.rawLength === offset
     ) {
       last.slots.push(slot);
       last.length += loc.length;
-    } else groups.push({ kind: 'data', offset, pack: loc.pack, packOffset: loc.offset, length: loc.length, slots: [slot] });
+      last.rawLength += loc.rawLength;
+    } else groups.push({ kind: 'data', offset, pack: loc.pack, packOffset: loc.offset, length: loc.length, rawLength: loc.rawLength, slots: [slot] });
   }
   return groups;
 }
 
-async function fetchGroup(repo: Repository, g: Extract<Group, { kind: 'data' }>): Promise<Buffer[]> {
+async function fetchGroup(repo: Repository, g: Extract<Group, { kind: 'data' }>, stored: BufferPool, plain: BufferPool): Promise<Buffer> {
   const key = layout.pack(g.pack);
   let buf: Buffer;
   try {
-    buf = await repo.backend.getRange(key, g.packOffset, g.length);
+    buf = await repo.backend.getRange(key, g.packOffset, g.length, stored.take(g.length));
   } catch (e) {
     if ((e as { code?: string }).code === 'NOT_FOUND') throw RepositoryError.missingObject(repo.location, key, 'a backup references chunks in it');
     throw e;
   }
   if (buf.length !== g.length) throw RepositoryError.truncated(repo.location, key, g.packOffset + g.length, g.packOffset + buf.length);
   try {
-    return await repo.pool.open(
+    const r = await repo.pool.open(
       buf,
       g.slots.map((s) => ({ offset: s.loc.offset - g.packOffset, length: s.loc.length, flags: s.loc.flags, rawLength: s.loc.rawLength, id: s.id })),
+      plain.take(g.rawLength),
     );
+    stored.give(r.buf);
+    return r.out;
   } catch (e) {
     if (e instanceof ChunkError) {
       const s = g.slots[e.blobIndex ?? 0];
@@ -205,18 +202,4 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** The buffers left after the first n bytes (a short writev). */
-function skipBytes(bufs: Buffer[], n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (n >= b.length) {
-      n -= b.length;
-      continue;
-    }
-    out.push(n > 0 ? b.subarray(n) : b);
-    n = 0;
-  }
-  return out;
 }

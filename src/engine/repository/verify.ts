@@ -5,8 +5,9 @@
 // re-hashed to its keyed id. Damage is reported (naming the object), never thrown.
 import { RepositoryError } from './errors.ts';
 import { layout } from './format.ts';
-import { PACK_END, PACK_MAGIC, decodeEntries, trailerAad } from './pack.ts';
-import { open } from './keys.ts';
+import { PACK_MAGIC, readPackTrailer } from './pack.ts';
+import { BufferPool } from './buffer-pool.ts';
+import { MAX_RAW, MAX_READ } from './restore.ts';
 import type { Repository } from './repository.ts';
 import { forEachLimit } from './repository.ts';
 import { ChunkError } from './workers.ts';
@@ -46,18 +47,18 @@ export async function runVerify(repo: Repository, opts: VerifyOptions): Promise<
   const index = repo.index;
 
   // Packs: present, with the size the index recorded.
-  const stored = new Map<string, number>();
-  for await (const o of repo.backend.list(layout.data)) stored.set(o.key.split('/').pop()!, o.size);
+  const storedSizes = new Map<string, number>();
+  for await (const o of repo.backend.list(layout.data)) storedSizes.set(o.key.split('/').pop()!, o.size);
   const listedBy = new Map<string, string>();
   for (const [name, packs] of index.objects) for (const p of packs) listedBy.set(p.packId, name);
   for (const [packId, size] of index.packs) {
     const key = layout.pack(packId);
-    const actual = stored.get(packId);
+    const actual = storedSizes.get(packId);
     if (actual === undefined) problem(errors, key, `${key} is missing (listed by ${listedBy.get(packId)})`);
     else if (actual < size) problem(errors, key, `${key} is truncated (${actual} bytes, expected ${size})`);
     else if (actual !== size) problem(errors, key, `${key} has ${actual} bytes, expected ${size}`);
   }
-  for (const packId of stored.keys()) {
+  for (const packId of storedSizes.keys()) {
     if (!index.packs.has(packId)) problem(warnings, layout.pack(packId), 'no index lists this pack (leftover of an interrupted backup or prune; the next prune removes it)');
   }
 
@@ -100,37 +101,64 @@ export async function runVerify(repo: Repository, opts: VerifyOptions): Promise<
     const byPack = new Map<string, { offset: number; length: number; flags: number; rawLength: number; id: Buffer }[]>();
     for (const [, packs] of index.objects) for (const p of packs) if (!byPack.has(p.packId)) byPack.set(p.packId, p.entries);
     const total = [...byPack.keys()].reduce((s, p) => s + (index.packs.get(p) ?? 0), 0);
+    // Each pack in ranged reads of at most MAX_READ (restore's grouping), through reused buffers:
+    // memory stays a few MiB per pack in flight whatever the pack size.
+    const stored = new BufferPool(MAX_READ, 4);
+    const plain = new BufferPool(MAX_RAW, 4);
     await forEachLimit([...byPack.keys()], 3, async (packId) => {
       const key = layout.pack(packId);
       const size = index.packs.get(packId)!;
-      if (stored.get(packId) !== size) return; // already reported
-      let buf: Buffer;
-      try {
-        buf = await repo.backend.get(key);
-      } catch (e) {
-        return fromError(e, key);
-      }
-      checkedBytes += buf.length;
-      opts.onProgress?.({ bytesDone: checkedBytes, bytesTotal: total });
+      if (storedSizes.get(packId) !== size) return; // already reported
       const entries = byPack.get(packId)!;
       try {
-        if (!buf.subarray(0, 8).equals(PACK_MAGIC) || !buf.subarray(buf.length - 8).equals(PACK_END)) throw new Error('pack markers damaged');
-        const tlen = buf.readUInt32LE(buf.length - 12);
-        const trailer = decodeEntries(open(repo.keys.dataKey, buf.subarray(buf.length - 12 - tlen, buf.length - 12), trailerAad(packId))).entries;
+        const head = await repo.backend.getRange(key, 0, PACK_MAGIC.length);
+        if (!head.equals(PACK_MAGIC)) throw new Error('pack markers damaged');
+        const trailer = await readPackTrailer(repo.backend, packId, size, repo.keys.dataKey);
         const own = new Map(trailer.map((t) => [t.id.toString('hex'), t]));
         for (const e of entries) {
           const t = own.get(e.id.toString('hex'));
           if (!t || t.offset !== e.offset || t.length !== e.length) throw new Error(`trailer disagrees with the index on chunk ${e.id.toString('hex')}`);
         }
       } catch (e) {
+        if ((e as { code?: string }).code === 'NOT_FOUND' || (e as { code?: string }).code === 'UNAVAILABLE') return fromError(e, key);
         return problem(errors, key, `${key} is damaged (${(e as Error).message})`);
       }
-      try {
-        await repo.pool.open(buf, entries);
-      } catch (e) {
-        const at = e instanceof ChunkError && e.blobIndex !== undefined ? entries[e.blobIndex] : null;
-        problem(errors, key, `${key} is damaged: ${at ? `chunk ${at.id.toString('hex')} at offset ${at.offset}: ` : ''}${(e as Error).message}`);
+      const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+      for (let i = 0; i < sorted.length; ) {
+        let j = i + 1;
+        let raw = sorted[i].rawLength;
+        while (
+          j < sorted.length &&
+          sorted[j].offset === sorted[j - 1].offset + sorted[j - 1].length &&
+          sorted[j].offset + sorted[j].length - sorted[i].offset <= MAX_READ &&
+          raw + sorted[j].rawLength <= MAX_RAW
+        ) raw += sorted[j++].rawLength;
+        const group = sorted.slice(i, j);
+        i = j;
+        const from = group[0].offset;
+        const length = group[group.length - 1].offset + group[group.length - 1].length - from;
+        let buf: Buffer;
+        try {
+          buf = await repo.backend.getRange(key, from, length, length <= MAX_READ ? stored.take(length) : undefined);
+        } catch (e) {
+          return fromError(e, key);
+        }
+        if (buf.length !== length) return problem(errors, key, `${key} is truncated`);
+        try {
+          const r = await repo.pool.open(
+            buf,
+            group.map((e) => ({ ...e, offset: e.offset - from })),
+            raw <= MAX_RAW ? plain.take(raw) : Buffer.allocUnsafeSlow(raw),
+          );
+          stored.give(r.buf);
+          plain.give(r.out);
+        } catch (e) {
+          const at = e instanceof ChunkError && e.blobIndex !== undefined ? group[e.blobIndex] : null;
+          return problem(errors, key, `${key} is damaged: ${at ? `chunk ${at.id.toString('hex')} at offset ${at.offset}: ` : ''}${(e as Error).message}`);
+        }
       }
+      checkedBytes += size;
+      opts.onProgress?.({ bytesDone: checkedBytes, bytesTotal: total });
     });
   }
 

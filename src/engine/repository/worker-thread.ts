@@ -1,65 +1,74 @@
 // Body of a worker thread: the CPU-heavy per-chunk work (HMAC-SHA256 id, zstd, AES-256-GCM, and
 // the reverse with verification) runs here so every core is busy while the main thread reads and
-// writes. Buffers move in and out by transfer, never by copy.
+// writes. Buffers move in and out by transfer, never by copy, and come back to the main thread
+// to be reused: a sealed blob is written over its own plain chunk, a restored group is
+// decompressed into a buffer the main thread lends. The only per-chunk allocation left is the
+// cipher's output (young garbage of this thread, collected by releasedBytes' minor GCs).
 import { parentPort, workerData } from 'node:worker_threads';
-import { chunkId, open, seal } from './keys.ts';
-import { compressChunk, decompressChunk } from './compress.ts';
+import { chunkId, open, sealInto } from './keys.ts';
+import { ChunkCompressor, ChunkDecompressor } from './compress.ts';
 import { releasedBytes } from './memory.ts';
 
+export type BlobToOpen = { offset: number; length: number; flags: number; rawLength: number; id: Uint8Array };
+
 export type WorkerRequest =
-  | { op: 'hash'; seq: number; buf: Buffer }
-  | { op: 'seal'; seq: number; buf: Buffer; id: Buffer }
-  | { op: 'open'; seq: number; buf: Buffer; blobs: { offset: number; length: number; flags: number; rawLength: number; id: Buffer }[] };
+  | { op: 'hash'; seq: number; buf: Uint8Array }
+  /** `buf`'s ArrayBuffer must have room for the chunk + 28 bytes: the blob is written over it. */
+  | { op: 'seal'; seq: number; buf: Uint8Array; id: Uint8Array }
+  /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other. */
+  | { op: 'open'; seq: number; buf: Uint8Array; out: Uint8Array; blobs: BlobToOpen[] };
 
 export type WorkerResponse =
-  | { seq: number; ok: true; id?: Buffer; buf?: Buffer; blob?: Buffer; flags?: number; chunks?: Buffer[] }
+  | { seq: number; ok: true; id?: Uint8Array; buf?: Uint8Array; blob?: Uint8Array; flags?: number; out?: Uint8Array }
   | { seq: number; ok: false; error: string; blobIndex?: number };
 
 const { dataKey, idKey, level } = workerData as { dataKey: Uint8Array; idKey: Uint8Array; level: number };
 const dk = Buffer.from(dataKey);
 const ik = Buffer.from(idKey);
+const compressor = new ChunkCompressor(level);
+const decompressor = new ChunkDecompressor();
 
-function own(b: Buffer): Buffer {
-  // A transferable result needs its own ArrayBuffer (native or pooled buffers cannot be moved).
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  const c = Buffer.allocUnsafeSlow(b.length);
-  b.copy(c);
-  return c;
-}
+const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
 
 parentPort!.on('message', (msg: WorkerRequest) => {
   try {
     if (msg.op === 'hash') {
-      const buf = Buffer.from(msg.buf.buffer, msg.buf.byteOffset, msg.buf.length);
-      const id = chunkId(ik, buf);
+      const buf = view(msg.buf);
+      const id = new Uint8Array(chunkId(ik, buf)); // standalone: not a view of the 8 KiB pool
       parentPort!.postMessage({ seq: msg.seq, ok: true, id, buf }, [buf.buffer as ArrayBuffer]);
     } else if (msg.op === 'seal') {
-      const buf = Buffer.from(msg.buf.buffer, msg.buf.byteOffset, msg.buf.length);
-      const { data, flags } = compressChunk(buf, level);
-      const blob = seal(dk, data, Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length));
-      parentPort!.postMessage({ seq: msg.seq, ok: true, blob, flags }, [blob.buffer as ArrayBuffer]);
-      releasedBytes(buf.length + data.length);
+      const plain = view(msg.buf);
+      const { data, flags } = compressor.compress(plain);
+      // When stored raw, `data` is `plain` itself: sealInto reads it whole before it writes.
+      const whole = Buffer.from(plain.buffer, plain.byteOffset, plain.buffer.byteLength - plain.byteOffset);
+      const n = sealInto(dk, data, Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length), whole);
+      parentPort!.postMessage({ seq: msg.seq, ok: true, blob: whole.subarray(0, n), flags }, [whole.buffer as ArrayBuffer]);
+      releasedBytes(plain.length);
     } else {
-      const buf = Buffer.from(msg.buf.buffer, msg.buf.byteOffset, msg.buf.length);
-      const chunks: Buffer[] = [];
+      const buf = view(msg.buf);
+      const out = view(msg.out);
+      let at = 0;
       for (let i = 0; i < msg.blobs.length; i++) {
         const b = msg.blobs[i];
         const id = Buffer.from(b.id.buffer, b.id.byteOffset, b.id.length);
-        let plain: Buffer;
+        const into = out.subarray(at, at + b.rawLength);
+        let n: number;
         try {
-          plain = decompressChunk(open(dk, buf.subarray(b.offset, b.offset + b.length), id), b.flags);
+          n = decompressor.decompressInto(open(dk, buf.subarray(b.offset, b.offset + b.length), id), b.flags, into);
         } catch (e) {
           parentPort!.postMessage({ seq: msg.seq, ok: false, error: `cannot decrypt or decompress: ${(e as Error).message}`, blobIndex: i });
           return;
         }
-        if (plain.length !== b.rawLength || !chunkId(ik, plain).equals(id)) {
+        if (n !== b.rawLength || !chunkId(ik, into).equals(id)) {
           parentPort!.postMessage({ seq: msg.seq, ok: false, error: 'content does not match its id', blobIndex: i });
           return;
         }
-        chunks.push(own(plain));
+        at += b.rawLength;
       }
-      parentPort!.postMessage({ seq: msg.seq, ok: true, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
-      releasedBytes(buf.length * 2);
+      const transfer = [buf.buffer as ArrayBuffer];
+      if (out.buffer !== buf.buffer) transfer.push(out.buffer as ArrayBuffer);
+      parentPort!.postMessage({ seq: msg.seq, ok: true, buf, out: out.subarray(0, at) }, transfer);
+      releasedBytes(buf.length);
     }
   } catch (e) {
     parentPort!.postMessage({ seq: msg.seq, ok: false, error: (e as Error).message });

@@ -1,16 +1,16 @@
 // A small pool of worker threads (one per core) for the per-chunk CPU work. Callers bound how much
 // they put in flight (see backup.ts / restore.ts); the pool itself only spreads requests.
-import { buildSync } from 'esbuild';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RepositoryKeys } from './keys.ts';
-import type { WorkerRequest, WorkerResponse } from './worker-thread.ts';
+import type { BlobToOpen, WorkerRequest, WorkerResponse } from './worker-thread.ts';
+import { reclaim, transferable } from './buffer-pool.ts';
 
 type Pending = { resolve: (r: WorkerResponse & { ok: true }) => void; reject: (e: Error) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-export type OpenBlob = { offset: number; length: number; flags: number; rawLength: number; id: Buffer };
+export type OpenBlob = BlobToOpen;
 
 export class ChunkError extends Error {
   constructor(message: string, readonly blobIndex?: number) {
@@ -71,23 +71,31 @@ export class WorkerPool {
 
   /** Keyed id of a chunk. The buffer is moved to the worker and back: use the returned one. */
   async hash(buf: Buffer): Promise<{ id: Buffer; buf: Buffer }> {
-    const b = owned(buf);
+    const b = owned(buf, buf.length);
     const r = await this.send({ op: 'hash', buf: b }, [b.buffer as ArrayBuffer]);
-    return { id: Buffer.from(r.id!), buf: Buffer.from(r.buf!.buffer, r.buf!.byteOffset, r.buf!.length) };
+    return { id: Buffer.from(r.id!), buf: reclaim(r.buf!) };
   }
 
-  /** Compressed + encrypted blob of a chunk. `buf` is consumed (moved to the worker). */
+  /** Compressed + encrypted blob of a chunk, written over the chunk's own memory when it has room
+   *  for 28 more bytes (a BufferPool's), else over a copy. `buf` is consumed (moved to the worker). */
   async seal(buf: Buffer, id: Buffer): Promise<{ blob: Buffer; flags: number }> {
-    const b = owned(buf);
-    const r = await this.send({ op: 'seal', buf: b, id }, [b.buffer as ArrayBuffer]);
-    return { blob: Buffer.from(r.blob!.buffer, r.blob!.byteOffset, r.blob!.length), flags: r.flags! };
+    const b = owned(buf, buf.length + 28);
+    const r = await this.send({ op: 'seal', buf: b, id: new Uint8Array(id) }, [b.buffer as ArrayBuffer]);
+    return { blob: reclaim(r.blob!), flags: r.flags! };
   }
 
-  /** Decrypts, decompresses and verifies blobs lying in `buf`; returns the plain chunks in order. */
-  async open(buf: Buffer, blobs: OpenBlob[]): Promise<Buffer[]> {
-    const b = owned(buf);
-    const r = await this.send({ op: 'open', buf: b, blobs }, [b.buffer as ArrayBuffer]);
-    return r.chunks!.map((c) => Buffer.from(c.buffer, c.byteOffset, c.length));
+  /** Decrypts, decompresses and verifies blobs lying in `buf` into `out`, one after the other
+   *  (`out` must hold the sum of their raw lengths). Both are moved to the worker and back: use
+   *  the returned ones. */
+  async open(buf: Buffer, blobs: OpenBlob[], out: Buffer): Promise<{ buf: Buffer; out: Buffer }> {
+    const b = owned(buf, buf.length);
+    const o = owned(out, out.length);
+    const transfer = [b.buffer as ArrayBuffer];
+    if (o.buffer !== b.buffer) transfer.push(o.buffer as ArrayBuffer);
+    // Ids as standalone copies: cloning a view of Node's 8 KiB buffer pool copies the whole slab.
+    const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
+    const r = await this.send({ op: 'open', buf: b, out: o, blobs: own }, transfer);
+    return { buf: reclaim(r.buf!), out: reclaim(r.out!) };
   }
 
   async close(): Promise<void> {
@@ -96,10 +104,11 @@ export class WorkerPool {
   }
 }
 
-/** A buffer that owns its whole ArrayBuffer, so it can be moved; copies only when it does not. */
-function owned(buf: Buffer): Buffer {
-  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) return buf;
-  const c = Buffer.allocUnsafeSlow(buf.length);
+/** `buf` itself when its memory may move to a worker and has `room` bytes from its start; else
+ *  a copy in memory of its own. */
+function owned(buf: Buffer, room: number): Buffer {
+  if (transferable(buf) && buf.buffer.byteLength - buf.byteOffset >= room) return buf;
+  const c = Buffer.from(new ArrayBuffer(room), 0, buf.length);
   buf.copy(c);
   return c;
 }
@@ -113,7 +122,9 @@ let cachedSource: string | null = null;
  */
 function workerSource(): string {
   if (cachedSource) return cachedSource;
-  const zstd = createRequire(import.meta.url).resolve('zstd-napi');
+  const require = createRequire(import.meta.url);
+  const zstd = require.resolve('zstd-napi/binding.js');
+  const { buildSync } = require('esbuild') as typeof import('esbuild');
   const out = buildSync({
     entryPoints: [fileURLToPath(new URL('./worker-thread.ts', import.meta.url))],
     bundle: true,
@@ -121,7 +132,7 @@ function workerSource(): string {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    alias: { 'zstd-napi': zstd },
+    alias: { 'zstd-napi/binding.js': zstd },
     external: [zstd],
     logLevel: 'silent',
   });
