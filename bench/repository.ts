@@ -53,6 +53,10 @@ function dropCaches() {
 }
 
 async function main() {
+  // The reference runs in the same run: fail before the long part when it is missing.
+  if (only !== 'strongbox' && spawnSync('restic', ['version']).status !== 0) {
+    throw new Error('restic is not installed: apt-get install -y restic (Debian package), or BENCH_ONLY=strongbox');
+  }
   await fs.mkdir(images, { recursive: true });
   const meta = path.join(images, 'images.json');
   const ok = existsSync(meta) && JSON.parse(readFileSync(meta, "utf8"))?.cfg?.SIZE_MIB === sizeMiB;
