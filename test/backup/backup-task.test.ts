@@ -2,31 +2,27 @@
 // run by a real data mover, against the OpenStack simulator (snapshots, temporary volumes,
 // attachments to the proxy server, nfs files), into a real repository in a temporary folder.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Backup, BackupDestination, Cloud, Restore, CloudAuthDomain, Instance, NodeConfiguration, Task, Policy,
+  Backup, BackupDestination, Cloud, Restore, Instance, Task, Policy,
 } from '../../src/db/entities/index.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
 import { openDestinationRepository } from '../../src/engine/backup/destination-repository.ts';
 import { restoreExecutor } from '../../src/engine/backup/restore-executor.ts';
-import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
-import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { cleanOrphans } from '../../src/engine/strategies/disk-attachment/janitor.ts';
 import { TASK_TAG } from '../../src/engine/strategies/disk-attachment/proxy-disks.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { usageLedger } from '../../billing/ledger.ts';
-import { createTestDatabase } from '../helpers/database.ts';
-import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
+import { startSimBackupWorld, type SimBackupWorld } from '../helpers/sim-backup-world.ts';
+import { connect, type TestSim } from '../helpers/simulator.ts';
 
+let w: SimBackupWorld;
 let t: TestSim;
 let orm: Orm;
-let drop: () => Promise<void>;
-let mover: RunningDataMover | undefined;
 let repoDir: string;
 let cloudId: string;
 let destinationId: string;
@@ -36,34 +32,12 @@ const wait = { intervalMs: 20, timeoutMs: 1500 };
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
-  t = await startSimulator();
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
-  repoDir = mkdtempSync(path.join(os.tmpdir(), 'sb-backup-repo-'));
-  const em = systemFork(orm);
-  const cloud = em.create(Cloud, { name: 'sim', keystoneUrl: t.sim.keystoneUrl, region: 'RegionOne' });
-  em.create(CloudAuthDomain, { cloud, name: 'Default', username: t.seed.admin.username, password: secrets.seal(t.seed.admin.password), defaultProject: 'admin' });
-  const nc = em.create(NodeConfiguration, { name: 'sim-proxy', proxyServerId: t.seed.proxyServerId, attachmentLimit: 4, cloud });
-  cloud.nodeConfiguration = nc;
-  const dest = em.create(BackupDestination, { name: 'local', kind: 'FILE_SYSTEM', url: `file://${repoDir}/repo`, chunkSizeBytes: 64 << 10 });
-  await em.flush();
-  cloudId = cloud.id;
-  destinationId = dest.id;
-  await syncInventory({ orm, secrets }, cloud.id);
-  web1 = await systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers['web-1']! }, { filters: false });
-
   const deps = { secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 }, usage: usageLedger };
-  const executors = { BACKUP: backupExecutor(deps), RESTORE: restoreExecutor(deps) };
-  mover = await startDataMover({ orm, databaseUrl: db.url, executors, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: 'backup-mover' });
+  w = await startSimBackupWorld({ name: 'backup', secrets, executors: { BACKUP: backupExecutor(deps), RESTORE: restoreExecutor(deps) } });
+  ({ t, orm, repoDir, cloudId, destinationId } = w);
+  web1 = await w.instance('web-1');
 });
-afterAll(async () => {
-  await mover?.stop();
-  await orm?.close();
-  await drop?.();
-  await t?.close();
-  if (repoDir) rmSync(repoDir, { recursive: true, force: true });
-});
+afterAll(() => w?.close());
 
 // Tasks are created as the API's startBackup/startRestore create them: createTask (quota
 // admission, audit, Restore row, queue job in the same transaction).
@@ -88,14 +62,7 @@ async function queueRestore(backup: Backup, name: string, mappings: Restore['map
   });
 }
 
-async function finished(taskId: string, ms = 30_000): Promise<Task> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const task = await systemFork(orm).findOneOrFail(Task, taskId, { filters: false });
-    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) return task;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const finished = (taskId: string, ms?: number) => w.finished(taskId, ms);
 
 const volumeSha = (name: string) => sha(readFileSync(t.sim.files.volumePath(t.seed.volumes[name]!)));
 

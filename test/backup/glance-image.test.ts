@@ -4,31 +4,27 @@
 // restored through Glance and Cinder; a failed upload leaves no image behind. Real PostgreSQL,
 // the OpenStack simulator (images as real files) and a real repository in a temporary folder.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Backup, BackupDestination, BackupDisk, Cloud, CloudAuthDomain, Instance, NodeConfiguration, Restore, Task,
+  Backup, BackupDestination, BackupDisk, Cloud, Instance, Restore, Task,
 } from '../../src/db/entities/index.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
 import { openDestinationRepository } from '../../src/engine/backup/destination-repository.ts';
 import type { BackedUpImage } from '../../src/engine/backup/glance-image.ts';
 import { restoreExecutor } from '../../src/engine/backup/restore-executor.ts';
-import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
-import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { FileDiskSource } from '../../src/engine/repository/index.ts';
 import { captureInstance } from '../../src/engine/strategies/disk-attachment/instance-metadata.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
-import { createTestDatabase } from '../helpers/database.ts';
-import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
+import { startSimBackupWorld, type SimBackupWorld } from '../helpers/sim-backup-world.ts';
+import { connect, type TestSim } from '../helpers/simulator.ts';
 
+let w: SimBackupWorld;
 let t: TestSim;
 let orm: Orm;
-let drop: () => Promise<void>;
-let mover: RunningDataMover | undefined;
 let repoDir: string;
 let cloudId: string;
 let destinationId: string;
@@ -38,34 +34,12 @@ const wait = { intervalMs: 20, timeoutMs: 3000 };
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
-  t = await startSimulator();
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
-  repoDir = mkdtempSync(path.join(os.tmpdir(), 'sb-glance-repo-'));
-  const em = systemFork(orm);
-  const cloud = em.create(Cloud, { name: 'sim', keystoneUrl: t.sim.keystoneUrl, region: 'RegionOne', downloadImage: true });
-  em.create(CloudAuthDomain, { cloud, name: 'Default', username: t.seed.admin.username, password: secrets.seal(t.seed.admin.password), defaultProject: 'admin' });
-  const nc = em.create(NodeConfiguration, { name: 'sim-proxy', proxyServerId: t.seed.proxyServerId, attachmentLimit: 4, cloud });
-  cloud.nodeConfiguration = nc;
-  const dest = em.create(BackupDestination, { name: 'local', kind: 'FILE_SYSTEM', url: `file://${repoDir}/repo`, chunkSizeBytes: 64 << 10 });
-  await em.flush();
-  cloudId = cloud.id;
-  destinationId = dest.id;
-  await syncInventory({ orm, secrets }, cloud.id);
-  db1 = await systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers['db-1']! }, { filters: false });
-
   const deps = { secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 } };
-  const executors = { BACKUP: backupExecutor(deps), RESTORE: restoreExecutor(deps) };
-  mover = await startDataMover({ orm, databaseUrl: db.url, executors, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: 'glance-mover' });
+  w = await startSimBackupWorld({ name: 'glance', secrets, cloud: { downloadImage: true }, executors: { BACKUP: backupExecutor(deps), RESTORE: restoreExecutor(deps) } });
+  ({ t, orm, repoDir, cloudId, destinationId } = w);
+  db1 = await w.instance('db-1');
 });
-afterAll(async () => {
-  await mover?.stop();
-  await orm?.close();
-  await drop?.();
-  await t?.close();
-  if (repoDir) rmSync(repoDir, { recursive: true, force: true });
-});
+afterAll(() => w?.close());
 
 async function queueBackup(type: 'AUTO' | 'FULL' = 'AUTO', instance = db1): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
@@ -88,14 +62,7 @@ async function queueRestore(backupId: string, name: string, mappings: Restore['m
   });
 }
 
-async function finished(taskId: string, ms = 30_000): Promise<Task> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const task = await systemFork(orm).findOneOrFail(Task, taskId, { filters: false });
-    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) return task;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const finished = (taskId: string, ms?: number) => w.finished(taskId, ms);
 
 async function waitForPhase(taskId: string, phase: string) {
   const end = Date.now() + 20_000;

@@ -2,29 +2,22 @@
 // leaving kept snapshots alone, and the proxy's session (the project owning the proxy VM).
 // Real PostgreSQL, the OpenStack simulator and a real repository in a temporary folder.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackupDestination, Cloud, CloudAuthDomain, Instance, NodeConfiguration, Task } from '../../src/db/entities/index.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { BackupDestination, Cloud, Instance, Task } from '../../src/db/entities/index.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
-import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
-import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { connectCloud } from '../../src/engine/openstack-connection.ts';
 import { cleanOrphans } from '../../src/engine/strategies/disk-attachment/janitor.ts';
 import { KEPT_TAG, TASK_TAG } from '../../src/engine/strategies/disk-attachment/proxy-disks.ts';
 import { proxySession } from '../../src/engine/strategies/disk-attachment/proxy-session.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
-import { createTestDatabase } from '../helpers/database.ts';
-import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
+import { startSimBackupWorld, type SimBackupWorld } from '../helpers/sim-backup-world.ts';
+import { connect, type TestSim } from '../helpers/simulator.ts';
 
+let w: SimBackupWorld;
 let t: TestSim;
 let orm: Orm;
-let drop: () => Promise<void>;
-let mover: RunningDataMover | undefined;
-let repoDir: string;
 let cloudId: string;
 let destinationId: string;
 let web1: Instance;
@@ -32,45 +25,19 @@ const secrets = new SecretBox(randomBytes(32));
 const wait = { intervalMs: 20, timeoutMs: 3000 };
 
 beforeAll(async () => {
-  t = await startSimulator();
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
-  repoDir = mkdtempSync(path.join(os.tmpdir(), 'sb-keep-repo-'));
-  const em = systemFork(orm);
-  const cloud = em.create(Cloud, { name: 'sim', keystoneUrl: t.sim.keystoneUrl, region: 'RegionOne', keepLastSnapshot: true });
-  em.create(CloudAuthDomain, { cloud, name: 'Default', domainId: 'default', username: t.seed.admin.username, password: secrets.seal(t.seed.admin.password), defaultProject: 'admin' });
-  em.create(CloudAuthDomain, { cloud, name: 'lab2', domainId: t.seed.lab2.domainId, username: t.seed.lab2.username, password: secrets.seal(t.seed.lab2.password), defaultProject: t.seed.lab2.project });
-  const nc = em.create(NodeConfiguration, { name: 'sim-proxy', proxyServerId: t.seed.proxyServerId, attachmentLimit: 4, cloud });
-  cloud.nodeConfiguration = nc;
-  const dest = em.create(BackupDestination, { name: 'local', kind: 'FILE_SYSTEM', url: `file://${repoDir}/repo`, chunkSizeBytes: 64 << 10 });
-  await em.flush();
-  cloudId = cloud.id;
-  destinationId = dest.id;
-  await syncInventory({ orm, secrets }, cloud.id);
-  web1 = await systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers['web-1']! }, { filters: false });
   const deps = { secrets, wait, workers: 1, http: { timeoutMs: 5000, retries: 0 } };
-  mover = await startDataMover({ orm, databaseUrl: db.url, executors: { BACKUP: backupExecutor(deps) }, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: 'keep-mover' });
+  w = await startSimBackupWorld({ name: 'keep', secrets, cloud: { keepLastSnapshot: true }, lab2: true, executors: { BACKUP: backupExecutor(deps) } });
+  ({ t, orm, cloudId, destinationId } = w);
+  web1 = await w.instance('web-1');
 });
-afterAll(async () => {
-  await mover?.stop();
-  await orm?.close();
-  await drop?.();
-  await t?.close();
-  if (repoDir) rmSync(repoDir, { recursive: true, force: true });
-});
+afterAll(() => w?.close());
 
 async function backup(): Promise<Task> {
   const taskId = await systemFork(orm).transactional(async (tx) => (await createTask(tx as never, {
     type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: web1.project, instance: web1, destination: tx.getReference(BackupDestination, destinationId),
     maxAttempts: 1, priority: 60, params: { type: 'AUTO' },
   }, null)).id);
-  const end = Date.now() + 30_000;
-  for (;;) {
-    const task = await systemFork(orm).findOneOrFail(Task, taskId, { filters: false });
-    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) return task;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return w.finished(taskId);
 }
 
 const admin = () => connect(t).clients(connect(t).defaultSession());
