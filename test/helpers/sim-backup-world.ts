@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BackupDestination, Cloud, CloudAuthDomain, Instance, NodeConfiguration, Task } from '../../src/db/entities/index.ts';
+import { BackupDestination, Cloud, CloudAuthDomain, Instance, NodeConfiguration, type Task } from '../../src/db/entities/index.ts';
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import type { SecretBox } from '../../src/db/secrets.ts';
 import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
@@ -13,6 +13,7 @@ import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import type { Executors } from '../../src/engine/task-runner.ts';
 import { createTestDatabase } from './database.ts';
 import { startSimulator, type TestSim } from './simulator.ts';
+import { taskEnded } from './task-ended.ts';
 
 export type SimBackupWorld = {
   t: TestSim;
@@ -62,14 +63,7 @@ export async function startSimBackupWorld(o: {
     return {
       t, orm, cloudId: cloud.id, destinationId: dest.id, repoDir, close,
       instance: (server) => systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers[server]! }, { filters: false }),
-      async finished(taskId, ms = 30_000) {
-        const end = Date.now() + ms;
-        for (;;) {
-          const task = await systemFork(orm).findOneOrFail(Task, taskId, { filters: false });
-          if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) return task;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      },
+      finished: (taskId, ms) => taskEnded(orm, taskId, ms),
     };
   } catch (e) {
     await close().catch(() => {});

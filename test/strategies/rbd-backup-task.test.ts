@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AvailabilityZone, Backup, BackupDestination, Cloud, CloudAuthDomain, Instance, NodeConfiguration, StorageProvider, Task, VolumeType,
+  AvailabilityZone, Backup, BackupDestination, Cloud, CloudAuthDomain, Instance, NodeConfiguration, StorageProvider, VolumeType,
 } from '../../src/db/entities/index.ts';
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
@@ -20,6 +20,7 @@ import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { encodeExportDiff, type DiffRecord } from '../../src/engine/strategies/rbd/export-diff.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
+import { taskEnded } from '../helpers/task-ended.ts';
 import { sha256File } from '../helpers/disk-image.ts';
 import { lab } from '../helpers/labs.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
@@ -109,16 +110,10 @@ async function backupTask(): Promise<Backup> {
     }, null);
     return task.id;
   });
-  const end = Date.now() + 120_000;
-  for (;;) {
-    const task = await systemFork(orm).findOneOrFail(Task, id, { filters: false });
-    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) {
-      expect(task.error ?? null).toBeNull();
-      expect(task.state).toBe('SUCCEEDED');
-      return systemFork(orm).findOneOrFail(Backup, { task: id }, { populate: ['disks'], filters: false });
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const task = await taskEnded(orm, id, 120_000);
+  expect(task.error ?? null).toBeNull();
+  expect(task.state).toBe('SUCCEEDED');
+  return systemFork(orm).findOneOrFail(Backup, { task: id }, { populate: ['disks'], filters: false });
 }
 
 async function restoredSha(backup: Backup, position: number): Promise<string> {

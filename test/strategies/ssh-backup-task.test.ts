@@ -17,6 +17,7 @@ import { startDataMover, type RunningDataMover } from '../../src/engine/data-mov
 import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
+import { taskEnded } from '../helpers/task-ended.ts';
 import { sha256File } from '../helpers/disk-image.ts';
 import { holdLab, lab, labCommand } from '../helpers/labs.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
@@ -117,12 +118,7 @@ async function backupTask(): Promise<Task> {
     }, null);
     return task.id;
   });
-  const end = Date.now() + 120_000;
-  for (;;) {
-    const task = await systemFork(orm).findOneOrFail(Task, id, { filters: false });
-    if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state) || Date.now() > end) return task;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return taskEnded(orm, id, 120_000);
 }
 
 /** Each disk of the backup restored from the repository to a file, by disk name. */
