@@ -60,12 +60,13 @@ export const restoreRate = new Histogram({
 });
 
 /** A completed backup's figures, as recorded on its Backup row. */
-export function recordBackup(destination: string, f: { readBytes: bigint; transferredBytes: bigint; storedBytes: bigint; seconds: number }) {
+export function recordBackup(destination: string, f: { readBytes: bigint; transferredBytes: bigint; storedBytes: bigint; durationSeconds?: number | null }) {
+  const seconds = f.durationSeconds ?? 0;
   backupReadBytes.inc({ destination }, Number(f.readBytes));
   backupTransferredBytes.inc({ destination }, Number(f.transferredBytes));
   backupStoredBytes.inc({ destination }, Number(f.storedBytes));
-  backupDuration.observe({ destination }, f.seconds);
-  if (f.seconds > 0) backupRate.observe({ destination }, Number(f.readBytes) / f.seconds);
+  backupDuration.observe({ destination }, seconds);
+  if (seconds > 0) backupRate.observe({ destination }, Number(f.readBytes) / seconds);
 }
 
 /** A completed restore: the bytes written into the cloud and how long it took. */
