@@ -132,7 +132,7 @@ const graphqlErrors = createCounter<'parse' | 'validate' | 'context' | 'execute'
   registry: processRegistry,
   counter: {
     name: 'strongbox_graphql_errors_total',
-    help: 'GraphQL errors by operation and the phase that produced them (parse, validate, context, execute, subscribe)',
+    help: 'GraphQL errors by operation and phase: parse, validate and context count once per refused operation, execute and subscribe once per error in the result',
     labelNames: ['operation_name', 'operation_type', 'phase'],
   },
   fillLabelsFn: (p) => ({ ...operationLabels(p), phase: p.errorPhase }),
