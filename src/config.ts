@@ -15,6 +15,10 @@ const schema = z.object({
   STRONGBOX_TOKEN_AUDIENCE: z.string().default('strongbox-api'),
   STRONGBOX_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
   STRONGBOX_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** When set, GET /metrics asks for it as a bearer token. */
+  STRONGBOX_METRICS_TOKEN: z.string().min(16).optional(),
+  /** `worker` processes serve /metrics, /healthz and /readyz on this port (on STRONGBOX_HOST); off when unset. */
+  STRONGBOX_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = {
@@ -27,6 +31,8 @@ export type Config = {
   tokenAudience: string;
   tokenTtlSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  metricsToken?: string;
+  workerMetricsPort?: number;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -46,5 +52,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenAudience: e.STRONGBOX_TOKEN_AUDIENCE,
     tokenTtlSeconds: e.STRONGBOX_TOKEN_TTL_SECONDS,
     logLevel: e.STRONGBOX_LOG_LEVEL,
+    metricsToken: e.STRONGBOX_METRICS_TOKEN,
+    workerMetricsPort: e.STRONGBOX_WORKER_METRICS_PORT,
   };
 }

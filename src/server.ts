@@ -10,6 +10,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { jwksEndpoint, tokenEndpoint } from './auth/oauth.ts';
 import { bearerToken, viewerFromToken, type Viewer } from './auth/viewer.ts';
 import { reportsCsvEndpoint } from './http/reports-csv.ts';
+import { healthRoutes } from './http/health.ts';
+import { graphqlMetrics } from './observability/metrics.ts';
 import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
@@ -23,9 +25,10 @@ export const GRAPHQL_PATH = '/graphql';
 function authRoutes(services: Services): Plugin {
   return {
     async onRequest({ request, url, endResponse }) {
-      if (url.pathname === '/oauth/token') endResponse(await tokenEndpoint(services, request));
+      const health = await healthRoutes(services, request, url.pathname);
+      if (health) endResponse(health);
+      else if (url.pathname === '/oauth/token') endResponse(await tokenEndpoint(services, request));
       else if (url.pathname === '/.well-known/jwks.json') endResponse(await jwksEndpoint(services));
-      else if (url.pathname === '/healthz') endResponse(new Response('ok'));
       else if (url.pathname.startsWith('/reports/')) endResponse(await reportsCsvEndpoint(services, request, url));
     },
   };
@@ -39,7 +42,7 @@ export function createApp(services: Services): App {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services), ...limitPlugins(), sharedSubscriptionResults()],
+    plugins: [authRoutes(services), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults()],
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
+import { listenHealth } from './http/health.ts';
 import { startServices } from './services.ts';
 
 export async function run(args: string[]) {
@@ -15,12 +16,17 @@ export async function run(args: string[]) {
     process.stderr.write('strongbox worker: --concurrency must be a whole number from 1 to 64\n');
     return 2;
   }
-  const services = await startServices(loadConfig());
+  const config = loadConfig();
+  const services = await startServices(config);
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
   });
+  // /metrics, /healthz, /readyz for Prometheus and orchestrators: only when a port is configured.
+  const health = config.workerMetricsPort === undefined ? undefined : await listenHealth(services, config.host, config.workerMetricsPort);
   process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
+  if (health) process.stdout.write(`metrics and health at ${health.url}/metrics, /healthz, /readyz\n`);
   const stop = async () => {
+    await health?.close();
     await engine.stop();
     await services.close();
     process.exit(0);

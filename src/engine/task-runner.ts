@@ -7,6 +7,7 @@ import { FinalTaskStates, Task, type TaskType } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
 import { Channels, taskEvent } from '../events/channels.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
+import { tasksFinished } from '../observability/metrics.ts';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
 
@@ -59,6 +60,7 @@ export async function runTask(
     Object.assign(task, { state, error, finishedAt: new Date() });
     await em.flush();
     await publisher.publish(Channels.task, taskEvent(task, 'STATE'));
+    tasksFinished.inc({ type: task.type, state });
     return { outcome: state } as const;
   };
   if (task.cancelRequested) return end('CANCELLED');
@@ -115,10 +117,12 @@ export async function runTask(
     const result = await executor(ctx);
     if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
     await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
+    tasksFinished.inc({ type: task.type, state: 'SUCCEEDED' });
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
     if (cancelled || error instanceof TaskCancelled) {
       await then(() => reporter.finish('CANCELLED'));
+      tasksFinished.inc({ type: task.type, state: 'CANCELLED' });
       return { outcome: 'CANCELLED' };
     }
     const message = error instanceof Error ? error.message : String(error);
@@ -127,6 +131,7 @@ export async function runTask(
       return { outcome: 'RETRY', error };
     }
     await then(() => reporter.finish('FAILED', message));
+    tasksFinished.inc({ type: task.type, state: 'FAILED' });
     return { outcome: 'FAILED', error };
   } finally {
     clearInterval(watch);

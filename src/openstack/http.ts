@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenStackError, OpenStackUnavailableError, type OpenStackService } from './errors.ts';
+import { openstackApiErrors } from '../observability/metrics.ts';
 
 export type HttpOptions = {
   /** Time allowed for one attempt until the response headers (and a JSON body) arrive. */
@@ -43,6 +44,18 @@ export function requestIdOf(headers: Headers): string | undefined {
   return headers.get('x-openstack-request-id') ?? headers.get('x-compute-request-id') ?? undefined;
 }
 
+/** Every failed attempt counts (retries included); a caller's own abort does not. */
+function countError(service: OpenStackService, err: unknown) {
+  let kind: string;
+  if (err instanceof OpenStackUnavailableError) kind = err.reason;
+  else if (!(err instanceof OpenStackError)) return;
+  else if (err.status === 404) kind = 'not_found';
+  else if (err.status >= 500) kind = 'server_error';
+  else if (err.status >= 400) kind = 'client_error';
+  else kind = 'invalid_response';
+  openstackApiErrors.inc({ service, kind });
+}
+
 export class HttpClient {
   readonly timeoutMs: number;
   readonly retries: number;
@@ -61,6 +74,7 @@ export class HttpClient {
       try {
         return await this.#once(req);
       } catch (err) {
+        countError(req.service, err);
         const transient = err instanceof OpenStackUnavailableError
           || (err instanceof OpenStackError && err.status >= 500);
         if (!transient || attempt >= attempts || req.signal?.aborted) throw err;

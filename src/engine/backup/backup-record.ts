@@ -6,6 +6,7 @@ import { Backup, BackupDisk, BackupDestination, Instance, Policy, Volume, type T
 import type { BackupResult, DiskInput } from '../repository/index.ts';
 import type { TaskContext } from '../task-runner.ts';
 import type { BackupExecutorDeps } from './backup-executor.ts';
+import { recordBackup } from '../../observability/metrics.ts';
 import { openDestinationRepository } from './destination-repository.ts';
 
 /** What is recorded of one stored disk, in repository position order. */
@@ -126,6 +127,9 @@ export async function completeBackup(
     });
   }
   await em.flush();
+  // The metrics move by exactly the figures the row now holds, once it is AVAILABLE.
+  const destination = await em.findOneOrFail(BackupDestination, backup.destination.id, { filters: false });
+  recordBackup(destination.name, backup);
 }
 
 /** The row becomes FAILED with the reason. */

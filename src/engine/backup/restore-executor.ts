@@ -23,6 +23,7 @@ import type { TaskContext } from '../task-runner.ts';
 import { proxyFor } from './backup-executor.ts';
 import { openDestinationRepository } from './destination-repository.ts';
 import { deleteImageQuietly, imageLocation, imageUsable, uploadImageFromBackup } from './glance-image.ts';
+import { recordRestore } from '../../observability/metrics.ts';
 
 export type RestoreExecutorDeps = {
   secrets: SecretBox;
@@ -69,6 +70,8 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
     await em.nativeUpdate(Restore, { id: restore.id }, { state: 'RUNNING' });
 
     const proxy = new ProxyDisks(admin, task.id, { ...placement, wait, byIdRoot: deps.byIdRoot });
+    const started = Date.now();
+    let written = 0;
     let serverId: string | undefined;
     let imageId: string | undefined;
     let ok = false;
@@ -114,6 +117,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
           });
           before += r.bytes;
         }
+        written = before;
       } finally {
         await repo.close();
       }
@@ -134,6 +138,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
       }
       await em.nativeUpdate(Restore, { id: restore.id }, { state: 'SUCCEEDED', resultExternalId: resultId });
       ok = true;
+      recordRestore(backup.destination.name, { bytes: written, seconds: (Date.now() - started) / 1000 });
     } finally {
       if (!ok) {
         if (serverId) await deleteServer(target, serverId, wait);

@@ -6,6 +6,7 @@ import { AuditEntry, Backup, Volume } from '../../db/entities/index.ts';
 import { Channels, type QuotaAlertEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
 import { checkQuotas, describeFinding, type QuotaRequest } from './quota-check.ts';
+import { quotaAdmissions } from '../../observability/metrics.ts';
 
 export class QuotaExceeded extends Error {
   readonly code = 'QUOTA_EXCEEDED';
@@ -24,6 +25,7 @@ export async function quotaBytes(em: EntityManager, action: 'BACKUP' | 'RESTORE'
 
 export async function admit(em: EntityManager, req: QuotaRequest, actor: { accountId: string; name: string } | null): Promise<void> {
   const decision = await checkQuotas(em, req);
+  quotaAdmissions.inc({ action: req.action, outcome: !decision.admitted ? 'refused' : decision.alerts.length ? 'admitted_over_soft_limit' : 'admitted' });
   if (!decision.admitted) throw new QuotaExceeded(decision.refusals.map(describeFinding).join('; '));
   for (const alert of decision.alerts) {
     em.create(AuditEntry, {
