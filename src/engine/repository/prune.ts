@@ -206,6 +206,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions): Promise<Pr
       await backend.delete(o.key);
       deletedManifests++;
     }
+    check();
     const removedLocks = await removeStaleLocks(backend, undefined);
     if (backend instanceof FsBackend) await backend.cleanTemporaries(60_000);
     await repo.loadIndex();
