@@ -6,31 +6,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBackend } from '../../src/engine/destinations/fs.ts';
 import { readLock, type LockInfo } from '../../src/engine/repository/locks.ts';
-import { FileDiskSource, Repository, type DiskSource } from '../../src/engine/repository/repository.ts';
+import { FileDiskSource, Repository } from '../../src/engine/repository/repository.ts';
 import { runCli, until } from './cli-helpers.ts';
-import { MASTER_KEY, MiB, listObjects, makeImage, newRepository, sha256File, tempDir } from './helpers.ts';
-
-/** A real file source whose reads wait until `open()` — holds a backup mid-way, for as long as a test needs. */
-class GatedSource implements DiskSource {
-  private gate!: () => void;
-  private opened = new Promise<void>((r) => (this.gate = r));
-  reading = false;
-  constructor(private inner: FileDiskSource) {}
-  get size() {
-    return this.inner.size;
-  }
-  async read(offset: number, length: number, into?: Buffer) {
-    this.reading = true;
-    await this.opened;
-    return this.inner.read(offset, length, into);
-  }
-  allocatedExtents() {
-    return this.inner.allocatedExtents();
-  }
-  open() {
-    this.gate();
-  }
-}
+import { GatedSource, MASTER_KEY, MiB, listObjects, makeImage, newRepository, sha256File, tempDir } from './helpers.ts';
 
 describe('lock heartbeat', () => {
   let dir: string;
