@@ -13,7 +13,7 @@
 // A kill -9 anywhere leaves only duplicates or unreferenced objects, which verify accepts and the
 // next prune removes.
 import { FsBackend } from '../destinations/fs.ts';
-import { planRetention, RetentionError, type RetentionRules } from '../retention.ts';
+import { planRetention, RetentionError, validateRetention, type RetentionRules } from '../retention.ts';
 import type { BackupRecord } from './backup-record.ts';
 import { encodeIndex, type IndexedPack } from './chunk-index.ts';
 import { RepositoryError } from './errors.ts';
@@ -62,7 +62,7 @@ export type PrunePlan = { kept: BackupRecord[]; forgotten: BackupRecord[] };
 
 /** Which backups a prune with these options keeps and forgets (oldest first); reads, changes nothing. */
 export async function planPrune(repo: Repository, opts: PruneOptions): Promise<PrunePlan> {
-  const retention: RetentionRules = { ...opts.retention, ...(opts.keepLast !== undefined ? { keepLast: opts.keepLast } : {}) };
+  const retention = retentionOf(opts);
   const forget = new Set(opts.forget ?? []);
   const records: BackupRecord[] = [];
   const recordKeys: string[] = [];
@@ -75,28 +75,39 @@ export async function planPrune(repo: Repository, opts: PruneOptions): Promise<P
     }
   });
   const groups = new Map<string, BackupRecord[]>();
-  for (const r of records) groups.set(r.tag ?? '', [...(groups.get(r.tag ?? '') ?? []), r]);
+  for (const r of records) {
+    const group = groups.get(r.tag ?? '') ?? [];
+    group.push(r);
+    groups.set(r.tag ?? '', group);
+  }
   const keepIds = new Set<string>();
   for (const group of groups.values()) {
-    let plan;
-    try {
-      plan = planRetention(
-        group.map((r) => ({ id: r.id, type: r.parent ? 'INCREMENTAL' : 'FULL', completedAt: new Date(r.time), parentId: r.parent })),
-        retention,
-        { now: opts.now ?? new Date(), instanceExists: false },
-      );
-    } catch (e) {
-      if (e instanceof RetentionError) throw RepositoryError.invalid(e.message);
-      throw e;
-    }
+    const plan = planRetention(
+      group.map((r) => ({ id: r.id, type: r.parent ? 'INCREMENTAL' : 'FULL', completedAt: new Date(r.time), parentId: r.parent })),
+      retention,
+      { now: opts.now ?? new Date(), instanceExists: false },
+    );
     for (const k of plan.keep) if (!forget.has(k.id)) keepIds.add(k.id);
   }
   records.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
   return { kept: records.filter((r) => keepIds.has(r.id)), forgotten: records.filter((r) => !keepIds.has(r.id)) };
 }
 
+/** The rules of `opts`, checked (INVALID_ARGUMENT before anything is locked or read). */
+function retentionOf(opts: PruneOptions): RetentionRules {
+  const retention: RetentionRules = { ...opts.retention, ...(opts.keepLast !== undefined ? { keepLast: opts.keepLast } : {}) };
+  try {
+    validateRetention(retention);
+  } catch (e) {
+    if (e instanceof RetentionError) throw RepositoryError.invalid(e.message);
+    throw e;
+  }
+  return retention;
+}
+
 export async function runPrune(repo: Repository, opts: PruneOptions): Promise<PruneResult> {
   const started = Date.now();
+  retentionOf(opts);
   const threshold = opts.repackThreshold ?? 0.2;
   const backend = repo.backend;
   const lock = await repo.lock('exclusive', 'prune', opts.signal);
