@@ -8,7 +8,9 @@ import { openBackend } from '../../src/engine/destinations/index.ts';
 import { FileDiskSource, Repository } from '../../src/engine/repository/repository.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { ensureSwiftLab, uniqueName, type SwiftLab } from '../helpers/swift-lab.ts';
-import { MASTER_KEY, MiB, makeImage, sha256File, tempDir } from '../repository/helpers.ts';
+import { until } from '../repository/cli-helpers.ts';
+import { GatedSource, MASTER_KEY, MiB, makeImage, sha256File, tempDir } from '../repository/helpers.ts';
+import { readLock } from '../../src/engine/repository/locks.ts';
 
 let lab: SwiftLab;
 let proxy: FaultProxy;
@@ -121,5 +123,48 @@ describe.each(targets)('repository on $name', (t) => {
     await after.close();
     await backend.close();
   });
-});
 
+  it('locks in the object store: a live lock of another host blocks prune, a stale one is taken over, a backup refreshes its own', async () => {
+    const name = uniqueName(`locks-${t.name}`);
+    const backend = await openBackend(t.destination(lab.proxyUrl, name), t.env());
+    const repo = await Repository.init(backend, { masterKey: MASTER_KEY }, { lockWaitMs: 0, lockRefreshMs: 1000 });
+    const file = path.join(dir, `${t.name}-locks.raw`);
+    await makeImage(file, 3 * MiB, [{ offset: 0, length: 3 * MiB, kind: 'text' }]);
+    await backupFile(repo, file);
+    const lockKeys = async () => {
+      const keys: string[] = [];
+      for await (const o of backend.list('locks/')) keys.push(o.key);
+      return keys;
+    };
+    const otherHost = (secondsSinceRefresh: number) => {
+      const refreshed = Date.now() - secondsSinceRefresh * 1000;
+      return Buffer.from(JSON.stringify({ kind: 'shared', operation: 'backup', host: 'backup-host-7.example', pid: 4242, created: new Date(Date.now() - 120_000).toISOString(), refreshed: new Date(refreshed).toISOString(), expires: new Date(refreshed + 300_000).toISOString() }));
+    };
+
+    await backend.put('locks/0123456789abcdef0123456789abcdef', otherHost(5));
+    await expect(repo.prune({ keepLast: 1 })).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringMatching(/held by host backup-host-7\.example \(pid 4242\) for 2m \d\ds, last refreshed \d+s ago/) });
+    await backend.delete('locks/0123456789abcdef0123456789abcdef');
+    await backend.put('locks/fedcba9876543210fedcba9876543210', otherHost(360)); // 6 minutes without a heartbeat
+    expect((await repo.prune({ keepLast: 1 })).removedLocks).toBe(1);
+    expect(await lockKeys()).toEqual([]);
+
+    const src = new GatedSource(await FileDiskSource.open(file));
+    const running = repo.backup([{ name: 'vda', source: src }], { tag: 'test' });
+    await until(async () => src.reading);
+    const [first] = await lockKeys();
+    await until(async () => {
+      const keys = await lockKeys();
+      if (keys.length !== 1 || keys[0] === first) return false;
+      const info = await readLock(backend, keys[0]!);
+      return info !== null && info.refreshed !== info.created;
+    });
+    src.open();
+    const done = await running;
+    expect(await lockKeys()).toEqual([]);
+    const out = path.join(dir, `${t.name}-locks.restored`);
+    await repo.restore(done.id, 0, { kind: 'file', path: out });
+    expect(await sha256File(out)).toBe(await sha256File(file));
+    await repo.close();
+    await backend.close();
+  });
+});

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Retention } from '../../src/db/entities/index.ts';
-import { planRetention, RetentionError, type RetentionCandidate } from '../../src/engine/retention.ts';
+import { planRetention, RetentionError, type RetentionCandidate, type RetentionRules } from '../../src/engine/retention.ts';
 
 const NOW = new Date('2026-11-27T12:00:00Z');
 const DAY = 86_400_000;
@@ -46,6 +46,46 @@ describe('retention rules', () => {
   it('refuses counts and days that are not whole numbers ≥ 0', () => {
     expect(() => plan({ keepLastFull: -1 })).toThrow(RetentionError);
     expect(() => plan({ keepDays: 1.5 })).toThrow(/keepDays/);
+    expect(() => plan({ keepHourly: -2 } as Retention)).toThrow(/keepHourly/);
+  });
+});
+
+describe("operators' rules (repo prune)", () => {
+  const t = (id: string, iso: string): RetentionCandidate => ({ id, type: 'FULL', completedAt: new Date(iso) });
+  // Two backups a day on some days; a Sunday/Monday pair straddles an ISO week boundary.
+  const history = [
+    t('nov27b', '2026-11-27T18:00:00Z'),
+    t('nov27a', '2026-11-27T06:00:00Z'),
+    t('nov26', '2026-11-26T06:00:00Z'),
+    t('nov23', '2026-11-23T06:00:00Z'), // Monday, week 48
+    t('nov22', '2026-11-22T23:00:00Z'), // Sunday, week 47
+    t('oct15', '2026-10-15T06:00:00Z'),
+    t('dec2025', '2025-12-31T23:30:00Z'),
+    t('jan2025', '2025-01-02T00:00:00Z'),
+  ];
+  const keepOf = (r: RetentionRules) => planRetention(history, r, { now: NOW, instanceExists: true }).keep.map((k) => k.id);
+
+  it('keep-last keeps the N newest whatever their type', () => {
+    expect(keepOf({ keepLast: 2 })).toEqual(['nov27b', 'nov27a']);
+  });
+
+  it('calendar rules keep the newest backup of each of the N latest UTC hours, days, ISO weeks, months and years', () => {
+    expect(keepOf({ keepHourly: 2 })).toEqual(['nov27b', 'nov27a']);
+    expect(keepOf({ keepDaily: 3 })).toEqual(['nov27b', 'nov26', 'nov23']);
+    expect(keepOf({ keepWeekly: 2 })).toEqual(['nov27b', 'nov22']);
+    expect(keepOf({ keepMonthly: 3 })).toEqual(['nov27b', 'oct15', 'dec2025']);
+    expect(keepOf({ keepYearly: 5 })).toEqual(['nov27b', 'dec2025']);
+  });
+
+  it('keep-within keeps what is younger than the duration; rules combine as a union with reasons', () => {
+    expect(keepOf({ keepWithinMs: 6 * DAY })).toEqual(['nov27b', 'nov27a', 'nov26', 'nov23', 'nov22']);
+    const p = planRetention(history, { keepLast: 1, keepMonthly: 2, keepYearly: 2 }, { now: NOW, instanceExists: true });
+    expect(p.keep).toEqual([
+      { id: 'nov27b', reasons: ['LAST', 'MONTHLY', 'YEARLY'] },
+      { id: 'oct15', reasons: ['MONTHLY'] },
+      { id: 'dec2025', reasons: ['YEARLY'] },
+    ]);
+    expect(p.delete).toEqual(['nov27a', 'nov26', 'nov23', 'nov22', 'jan2025']);
   });
 });
 

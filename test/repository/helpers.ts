@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FsBackend } from '../../src/engine/destinations/fs.ts';
 import { Repository, type InitOptions } from '../../src/engine/repository/repository.ts';
-import type { DiskSource, Extent } from '../../src/engine/repository/disk-source.ts';
+import type { DiskSource, Extent, FileDiskSource } from '../../src/engine/repository/disk-source.ts';
 
 export const MiB = 1 << 20;
 
@@ -86,6 +86,28 @@ export class CountingSource implements DiskSource {
   }
   allocatedExtents() {
     return this.inner.allocatedExtents?.() ?? Promise.resolve(null);
+  }
+}
+
+/** A real file source whose reads wait until `open()` — holds a backup mid-way, for as long as a test needs. */
+export class GatedSource implements DiskSource {
+  private gate!: () => void;
+  private opened = new Promise<void>((r) => (this.gate = r));
+  reading = false;
+  constructor(private inner: FileDiskSource) {}
+  get size() {
+    return this.inner.size;
+  }
+  async read(offset: number, length: number, into?: Buffer) {
+    this.reading = true;
+    await this.opened;
+    return this.inner.read(offset, length, into);
+  }
+  allocatedExtents() {
+    return this.inner.allocatedExtents();
+  }
+  open() {
+    this.gate();
   }
 }
 

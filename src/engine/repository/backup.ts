@@ -51,6 +51,9 @@ export type BackupOptions = {
   onProgress?: (p: BackupProgress) => void;
   /** Aborting leaves no visible backup; its leftovers go at the next prune. */
   signal?: AbortSignal;
+  /** The backup's point in time (record `time`, id, retention); default now. For importing
+   *  backups taken elsewhere, and for tests of retention. */
+  time?: Date;
 };
 
 export type BackupResult = {
@@ -73,13 +76,15 @@ export type BackupResult = {
 
 export async function runBackup(repo: Repository, disks: DiskInput[], opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
-  const time = new Date(started);
+  const time = opts.time ?? new Date(started);
+  if (Number.isNaN(time.getTime())) throw RepositoryError.invalid('the backup time is not a valid date');
   if (disks.length === 0) throw RepositoryError.invalid('a backup needs at least one disk');
   if (!opts.parent && disks.some((d) => d.changedExtents)) throw RepositoryError.invalid('changed extents need a parent backup');
-  const signal = opts.signal;
-  if (signal?.aborted) throw RepositoryError.aborted();
+  if (opts.signal?.aborted) throw RepositoryError.aborted();
 
-  const lock = await repo.lock('shared', 'backup', signal);
+  const lock = await repo.lock('shared', 'backup', opts.signal);
+  // Stop at the caller's abort, or once the lock could not be refreshed (locks.ts).
+  const signal = opts.signal ? AbortSignal.any([opts.signal, lock.signal]) : lock.signal;
   const writer = new PackWriter(repo.backend, repo.keys.dataKey, repo.config.packSize, null);
   try {
     // Under the shared lock no prune runs: the index read now stays true until we finish.
@@ -128,6 +133,7 @@ export async function runBackup(repo: Repository, disks: DiskInput[], opts: Back
     // Order is the crash-safety argument: packs + index, then manifests, then the record.
     await writer.finish();
     let metaBytes = 0;
+    lock.check(opts.signal);
     for (const m of manifests) metaBytes += await putSealed(repo.backend, repo.keys.dataKey, m.key, m.manifest.encode());
     const record: BackupRecord = {
       version: 1,
@@ -139,7 +145,7 @@ export async function runBackup(repo: Repository, disks: DiskInput[], opts: Back
       disks: diskRecords,
       metadata: opts.metadata ?? null,
     };
-    if (signal?.aborted) throw RepositoryError.aborted();
+    lock.check(opts.signal); // the record is the one write that must never follow a lost lock
     metaBytes += await putSealed(repo.backend, repo.keys.dataKey, layout.backup(id), encodeRecord(record));
     report(disks.length - 1, true);
     return {
@@ -221,7 +227,7 @@ async function backupDisk(
 
   for (let i = 0; i < manifest.count && !failure; i++) {
     if (signal?.aborted) {
-      failure = RepositoryError.aborted();
+      failure = signal.reason instanceof RepositoryError ? signal.reason : RepositoryError.aborted();
       break;
     }
     const offset = i * cs;

@@ -9,15 +9,20 @@ import { FileDiskSource } from './disk-source.ts';
 import { RepositoryError } from './errors.ts';
 import { parseMasterKey } from './keys.ts';
 import { Repository, type OpenOptions } from './repository.ts';
+import { parseChangedExtents } from './changed-extents.ts';
+import { hasRetentionRule, type RetentionRules } from '../retention.ts';
 import type { RestoreTarget } from './restore.ts';
 
 const USAGE = `usage:
   strongbox repo init    --destination URL [--chunk-size BYTES]
-  strongbox repo backup  --destination URL --disk PATH [--disk PATH…] [--tag NAME] [--parent BACKUP]
+  strongbox repo backup  --destination URL --disk PATH [--disk PATH…] [--tag NAME]
+                         [--parent BACKUP [--changed FILE…]]   (one FILE per --disk, in order)
   strongbox repo restore --destination URL --backup ID --disk N --to PATH   (PATH "-" = stdout)
   strongbox repo verify  --destination URL [--read-data]
   strongbox repo list    --destination URL [--json]
-  strongbox repo prune   --destination URL --keep-last N
+  strongbox repo prune   --destination URL [--dry-run] RULE…   (at least one RULE; per tag)
+    RULE: --keep-last N | --keep-hourly N | --keep-daily N | --keep-weekly N | --keep-monthly N
+          | --keep-yearly N | --keep-within DURATION (e.g. 1y6m, 14d, 36h; units y m w d h)
 common: [--lock-wait SECONDS] [--workers N]; the key comes from STRONGBOX_MASTER_KEY`;
 
 class UsageError extends Error {}
@@ -31,6 +36,14 @@ const options = {
   to: { type: 'string' },
   'read-data': { type: 'boolean' },
   'keep-last': { type: 'string' },
+  'keep-hourly': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
+  'keep-within': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  changed: { type: 'string', multiple: true },
   'chunk-size': { type: 'string' },
   'lock-wait': { type: 'string' },
   workers: { type: 'string' },
@@ -75,19 +88,15 @@ export async function run(args: string[]): Promise<number> {
       try {
         switch (command) {
           case 'backup':
-            return await backup(repo, v.disk ?? [], v.tag, v.parent);
+            return await backup(repo, v.disk ?? [], v.tag, v.parent, v.changed);
           case 'restore':
             return await restore(repo, v.backup, v.disk?.[0], v.to);
           case 'verify':
             return await verify(repo, !!v['read-data']);
           case 'list':
             return await list(repo, !!v.json);
-          default: {
-            if (v['keep-last'] === undefined) throw new UsageError('--keep-last N is required');
-            const r = await repo.prune({ keepLast: positiveInt(v['keep-last'], '--keep-last', true) });
-            out(r);
-            return 0;
-          }
+          default:
+            return await prune(repo, v);
         }
       } finally {
         await repo.close();
@@ -109,11 +118,14 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-async function backup(repo: Repository, paths: string[], tag?: string, parent?: string): Promise<number> {
+async function backup(repo: Repository, paths: string[], tag?: string, parent?: string, changed?: string[]): Promise<number> {
   if (paths.length === 0) throw new UsageError('at least one --disk PATH is required');
+  if (changed && !parent) throw new UsageError('--changed FILE needs --parent BACKUP (the extents changed since that backup)');
+  if (changed && changed.length !== paths.length) throw new UsageError(`give one --changed FILE per --disk PATH (${paths.length} disks, ${changed.length} files)`);
   const sources: FileDiskSource[] = [];
   try {
     for (const p of paths) sources.push(await FileDiskSource.open(p));
+    const changedExtents = changed ? await Promise.all(changed.map(async (f, i) => parseChangedExtents(await readChangedFile(f), f, sources[i].size))) : undefined;
     const bar = progressBar('backup');
     const ac = new AbortController();
     const onSignal = () => ac.abort();
@@ -121,7 +133,7 @@ async function backup(repo: Repository, paths: string[], tag?: string, parent?: 
     process.once('SIGTERM', onSignal);
     try {
       const r = await repo.backup(
-        sources.map((s) => ({ name: s.path, source: s })),
+        sources.map((s, i) => ({ name: s.path, source: s, changedExtents: changedExtents?.[i] })),
         { tag, parent, signal: ac.signal, onProgress: bar ? (p) => (bar.setTotal(p.bytesTotal), bar.update(p.bytesDone)) : undefined },
       );
       bar?.stop();
@@ -147,6 +159,50 @@ async function backup(repo: Repository, paths: string[], tag?: string, parent?: 
   } finally {
     for (const s of sources) await s.close();
   }
+}
+
+async function readChangedFile(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw RepositoryError.invalid(`--changed ${file} cannot be read: ${(e as Error).message}`);
+  }
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+async function prune(repo: Repository, v: Values): Promise<number> {
+  const count = (name: string) => (v[name] === undefined ? undefined : positiveInt(v[name] as string, `--${name}`, true));
+  const now = new Date();
+  const retention: RetentionRules = {
+    keepLast: count('keep-last'),
+    keepHourly: count('keep-hourly'),
+    keepDaily: count('keep-daily'),
+    keepWeekly: count('keep-weekly'),
+    keepMonthly: count('keep-monthly'),
+    keepYearly: count('keep-yearly'),
+    keepWithinMs: v['keep-within'] === undefined ? undefined : durationMs(v['keep-within'] as string, now),
+  };
+  if (!hasRetentionRule(retention)) throw new UsageError('prune needs at least one rule: --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within');
+  if (v['dry-run']) {
+    const plan = await repo.planPrune({ retention, now });
+    for (const r of plan.forgotten) process.stderr.write(`would forget ${r.id}  ${r.time}  ${r.tag ?? '-'}\n`);
+    out({ dryRun: true, kept: plan.kept.map((r) => r.id), forgotten: plan.forgotten.map((r) => r.id) });
+    return 0;
+  }
+  out(await repo.prune({ retention, now }));
+  return 0;
+}
+
+/** "1y6m", "14d", "36h", "2w3d" → milliseconds back from `now` (calendar years and months, UTC). */
+function durationMs(text: string, now: Date): number {
+  const m = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text);
+  if (!m || text === '') throw new UsageError(`--keep-within needs a duration like 1y6m, 14d or 36h (units y m w d h), got ${JSON.stringify(text)}`);
+  const [y, mo, w, d, h] = m.slice(1).map((x) => Number(x ?? 0));
+  const t = new Date(now);
+  t.setUTCFullYear(t.getUTCFullYear() - y, t.getUTCMonth() - mo, t.getUTCDate() - 7 * w - d);
+  t.setUTCHours(t.getUTCHours() - h);
+  return now.getTime() - t.getTime();
 }
 
 async function restore(repo: Repository, backupId?: string, disk?: string, to?: string): Promise<number> {

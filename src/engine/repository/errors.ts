@@ -16,6 +16,7 @@ export type RepositoryErrorCode =
   | 'SOURCE_NOT_FOUND'
   | 'TARGET_EXISTS'
   | 'LOCKED'
+  | 'LOCK_LOST'
   | 'ABORTED'
   | 'INVALID_ARGUMENT';
 
@@ -72,6 +73,13 @@ export class RepositoryError extends Error {
   }
   static locked(location: string, holder: string) {
     return new RepositoryError('LOCKED', `${location} is locked by ${holder}; try again later`);
+  }
+  static lockLost(location: string, operation: string, sinceMs: number) {
+    return new RepositoryError(
+      'LOCK_LOST',
+      `${location}: ${operation} stopped: its lock could not be refreshed for ${Math.round(sinceMs / 1000)}s (destination unreachable?), and another host could soon take it as stale`,
+      'locks/',
+    );
   }
   static aborted() {
     return new RepositoryError('ABORTED', 'the operation was aborted');

@@ -13,6 +13,7 @@
 // A kill -9 anywhere leaves only duplicates or unreferenced objects, which verify accepts and the
 // next prune removes.
 import { FsBackend } from '../destinations/fs.ts';
+import { planRetention, RetentionError, validateRetention, type RetentionRules } from '../retention.ts';
 import type { BackupRecord } from './backup-record.ts';
 import { encodeIndex, type IndexedPack } from './chunk-index.ts';
 import { RepositoryError } from './errors.ts';
@@ -25,8 +26,15 @@ import type { Repository } from './repository.ts';
 import { forEachLimit } from './repository.ts';
 
 export type PruneOptions = {
-  /** Keep the newest N backups of each tag (untagged backups form one group); default: all. */
+  /** Keep the newest N backups of each tag (untagged backups form one group); default: all.
+   *  Shorthand for `retention: { keepLast }`. */
   keepLast?: number;
+  /** Retention applied to each tag's backups (untagged backups form one group) with the task
+   *  engine's pure function (src/engine/retention.ts); a backup's time is its record's `time`,
+   *  and a backup with a parent counts as INCREMENTAL. No rule: every backup is kept. */
+  retention?: RetentionRules;
+  /** "Now" for `keepWithinMs`/`keepDays`; default the current time. */
+  now?: Date;
   /** Also forget exactly these backup ids (the task engine's retention decided); ids the
    *  repository does not hold are ignored, so a repeated prune is harmless. */
   forget?: string[];
@@ -50,35 +58,66 @@ export type PruneResult = {
 
 const PACKS_PER_INDEX = 4096;
 
+export type PrunePlan = { kept: BackupRecord[]; forgotten: BackupRecord[] };
+
+/** Which backups a prune with these options keeps and forgets (oldest first); reads, changes nothing. */
+export async function planPrune(repo: Repository, opts: PruneOptions): Promise<PrunePlan> {
+  const retention = retentionOf(opts);
+  const forget = new Set(opts.forget ?? []);
+  const records: BackupRecord[] = [];
+  const recordKeys: string[] = [];
+  for await (const o of repo.backend.list(layout.backups)) recordKeys.push(o.key);
+  await forEachLimit(recordKeys, 8, async (key) => {
+    try {
+      records.push(await repo.readRecordObject(key));
+    } catch (e) {
+      throw RepositoryError.damaged(repo.location, key, `prune cannot tell which data it needs (${(e as Error).message}); run verify`, e);
+    }
+  });
+  const groups = new Map<string, BackupRecord[]>();
+  for (const r of records) {
+    const group = groups.get(r.tag ?? '') ?? [];
+    group.push(r);
+    groups.set(r.tag ?? '', group);
+  }
+  const keepIds = new Set<string>();
+  for (const group of groups.values()) {
+    const plan = planRetention(
+      group.map((r) => ({ id: r.id, type: r.parent ? 'INCREMENTAL' : 'FULL', completedAt: new Date(r.time), parentId: r.parent })),
+      retention,
+      { now: opts.now ?? new Date(), instanceExists: false },
+    );
+    for (const k of plan.keep) if (!forget.has(k.id)) keepIds.add(k.id);
+  }
+  records.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+  return { kept: records.filter((r) => keepIds.has(r.id)), forgotten: records.filter((r) => !keepIds.has(r.id)) };
+}
+
+/** The rules of `opts`, checked (INVALID_ARGUMENT before anything is locked or read). */
+function retentionOf(opts: PruneOptions): RetentionRules {
+  const retention: RetentionRules = { ...opts.retention, ...(opts.keepLast !== undefined ? { keepLast: opts.keepLast } : {}) };
+  try {
+    validateRetention(retention);
+  } catch (e) {
+    if (e instanceof RetentionError) throw RepositoryError.invalid(e.message);
+    throw e;
+  }
+  return retention;
+}
+
 export async function runPrune(repo: Repository, opts: PruneOptions): Promise<PruneResult> {
   const started = Date.now();
-  const keepLast = opts.keepLast ?? Infinity;
-  const forget = new Set(opts.forget ?? []);
-  if (keepLast !== Infinity && (!Number.isInteger(keepLast) || keepLast < 0)) throw RepositoryError.invalid(`keep-last must be a whole number ≥ 0, got ${opts.keepLast}`);
+  retentionOf(opts);
   const threshold = opts.repackThreshold ?? 0.2;
   const backend = repo.backend;
   const lock = await repo.lock('exclusive', 'prune', opts.signal);
+  // Before each destructive step: stop if aborted, or if our lock could not be refreshed (another
+  // host may soon take it as stale and run its own prune).
+  const check = () => lock.check(opts.signal);
   try {
     // 1. Retention.
-    const records: BackupRecord[] = [];
-    const recordKeys: string[] = [];
-    for await (const o of backend.list(layout.backups)) recordKeys.push(o.key);
-    await forEachLimit(recordKeys, 8, async (key) => {
-      try {
-        records.push(await repo.readRecordObject(key));
-      } catch (e) {
-        throw RepositoryError.damaged(repo.location, key, `prune cannot tell which data it needs (${(e as Error).message}); run verify`, e);
-      }
-    });
-    records.sort((a, b) => b.time.localeCompare(a.time) || b.id.localeCompare(a.id));
-    const seen = new Map<string, number>();
-    const kept: BackupRecord[] = [];
-    const forgotten: BackupRecord[] = [];
-    for (const r of records) {
-      const n = seen.get(r.tag ?? '') ?? 0;
-      seen.set(r.tag ?? '', n + 1);
-      (n < keepLast && !forget.has(r.id) ? kept : forgotten).push(r);
-    }
+    const { kept, forgotten } = await planPrune(repo, opts);
+    check();
     for (const r of forgotten) await backend.delete(layout.backup(r.id));
 
     // 2. Mark.
@@ -141,11 +180,12 @@ export async function runPrune(repo: Repository, opts: PruneOptions): Promise<Pr
     }
     const writer = new PackWriter(backend, repo.keys.dataKey, repo.config.packSize, null);
     for (const r of repack) {
-      if (opts.signal?.aborted) throw RepositoryError.aborted();
+      check();
       const buf = await backend.get(layout.pack(r.packId));
       for (const e of r.entries) await writer.add(e.id, Buffer.from(buf.subarray(e.offset, e.offset + e.length)), e.rawLength, e.flags);
     }
     await writer.finish();
+    check();
 
     // 5. New index, then delete old index objects, then packs, manifests, locks, temporaries.
     const newIndex = new Set(writer.indexObjects);
@@ -155,30 +195,35 @@ export async function runPrune(repo: Repository, opts: PruneOptions): Promise<Pr
       writtenBytes += await putSealed(backend, repo.keys.dataKey, key, encodeIndex(keepPacks.slice(i, i + PACKS_PER_INDEX)));
       newIndex.add(key);
     }
+    check();
     let deletedIndexObjects = 0;
     for await (const o of backend.list(layout.index)) {
       if (newIndex.has(o.key)) continue;
+      check();
       await backend.delete(o.key);
       deletedIndexObjects++;
     }
     let deletedBytes = 0;
     const dead = [...deletePacks, ...repack.map((r) => r.packId)];
     await forEachLimit(dead, 8, async (packId) => {
+      check();
       await backend.delete(layout.pack(packId));
       deletedBytes += stored.get(packId)!;
     });
     let deletedManifests = 0;
     for await (const o of backend.list(layout.manifests)) {
       if (keptManifests.has(o.key)) continue;
+      check();
       await backend.delete(o.key);
       deletedManifests++;
     }
+    check();
     const removedLocks = await removeStaleLocks(backend, undefined);
     if (backend instanceof FsBackend) await backend.cleanTemporaries(60_000);
     await repo.loadIndex();
     return {
-      kept: kept.map((r) => r.id).reverse(),
-      forgotten: forgotten.map((r) => r.id).reverse(),
+      kept: kept.map((r) => r.id),
+      forgotten: forgotten.map((r) => r.id),
       deletedPacks: deletePacks.length,
       repackedPacks: repack.length,
       deletedBytes,

@@ -28,7 +28,7 @@ import { createKeyFile, equalHex, macHex, openKeyFile, type RepositoryKeys } fro
 import { Lock, type LockKind } from './locks.ts';
 import { Manifest } from './manifest.ts';
 import { getSealed, openSealed } from './objects.ts';
-import { runPrune, type PruneOptions, type PruneResult } from './prune.ts';
+import { planPrune, runPrune, type PruneOptions, type PrunePlan, type PruneResult } from './prune.ts';
 import { runRestore, type RestoreOptions, type RestoreResult, type RestoreTarget } from './restore.ts';
 import { runVerify, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { WorkerPool } from './workers.ts';
@@ -49,12 +49,15 @@ export type OpenOptions = {
   workers?: number;
   /** How long backup/restore/prune wait for a conflicting lock; default 10 minutes. */
   lockWaitMs?: number;
+  /** How often a held lock is refreshed; without a refresh it is stale for every host after
+   *  5 × this, and its holder gives up after 2.5 × this. Default 60 s (tests shorten it). */
+  lockRefreshMs?: number;
 };
 
 export type { BackupOptions, BackupResult, DiskInput, BackupProgress } from './backup.ts';
 export type { RestoreOptions, RestoreResult, RestoreTarget } from './restore.ts';
 export type { VerifyOptions, VerifyReport } from './verify.ts';
-export type { PruneOptions, PruneResult } from './prune.ts';
+export type { PruneOptions, PrunePlan, PruneResult } from './prune.ts';
 export type { BackupRecord, DiskRecord } from './backup-record.ts';
 export type { DiskSource, Extent } from './disk-source.ts';
 export { FileDiskSource } from './disk-source.ts';
@@ -172,7 +175,7 @@ export class Repository {
   }
 
   async lock(kind: LockKind, operation: string, signal?: AbortSignal): Promise<Lock> {
-    return Lock.acquire(this.backend, kind, operation, { waitMs: this.options.lockWaitMs ?? 10 * 60_000, signal });
+    return Lock.acquire(this.backend, kind, operation, { waitMs: this.options.lockWaitMs ?? 10 * 60_000, refreshMs: this.options.lockRefreshMs, signal });
   }
 
   /** Backs up disks as one new backup; see backup.ts for the options (parent, changed extents…). */
@@ -232,6 +235,11 @@ export class Repository {
   /** Checks the structure (and with readData every chunk) of the repository; never throws for damage. */
   verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
     return runVerify(this, opts);
+  }
+
+  /** Which backups `prune(opts)` would keep and forget (oldest first); changes nothing. */
+  planPrune(opts: PruneOptions): Promise<PrunePlan> {
+    return planPrune(this, opts);
   }
 
   /** Forgets backups by retention and garbage-collects what no kept backup references. */
