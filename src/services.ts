@@ -19,6 +19,8 @@ export type Services = {
   pubsub: PgPubSub;
   /** The usage ledger billing reports read (see billing/ledger.ts). */
   usage: UsageRecorder;
+  /** Set when a shutdown began: /readyz answers 503, so a load balancer sends work elsewhere. */
+  shuttingDown: boolean;
   close(): Promise<void>;
 };
 
@@ -36,7 +38,7 @@ export function buildServices(config: Config, databaseUrl: string, orm: Orm, onC
     await pubsub.close();
     await onClose();
   };
-  return { config, databaseUrl, orm, secrets, tokens, pubsub, usage: usageLedger, close };
+  return { config, databaseUrl, orm, secrets, tokens, pubsub, usage: usageLedger, shuttingDown: false, close };
 }
 
 /** Services on the configured database (embedded PostgreSQL when DATABASE_URL is unset). */

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { startServices } from './services.ts';
+import { onShutdownSignal } from './shutdown.ts';
 
 export async function run(args: string[]) {
   const { values } = parseArgs({
@@ -15,17 +16,16 @@ export async function run(args: string[]) {
     process.stderr.write('strongbox worker: --concurrency must be a whole number from 1 to 64\n');
     return 2;
   }
-  const services = await startServices(loadConfig());
+  const config = loadConfig();
+  const services = await startServices(config);
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
   });
   process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
-  const stop = async () => {
-    await engine.stop();
-    await services.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  onShutdownSignal(services, graceMs, [
+    ['data mover stopped', () => engine.stop(graceMs)],
+    ['database closed', () => services.close()],
+  ]);
   await new Promise(() => {});
 }
