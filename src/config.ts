@@ -14,8 +14,10 @@ export class ConfigError extends Error {
   }
 }
 
-type Setting<T> = {
-  schema: z.ZodType<T, string>;
+/** What a setting accepts: the check, and the words for it in errors and in the README. */
+type Kind<T> = { schema: z.ZodType<T, string>; allowed: string };
+
+type Setting<T> = Kind<T> & {
   description: string;
   /** The value used when unset (parsed like a given one); none: optional. */
   default?: string;
@@ -25,20 +27,15 @@ type Setting<T> = {
   secret?: boolean;
 };
 
-const setting = <T>(schema: z.ZodType<T, string>, o: Omit<Setting<T>, 'schema'>): Setting<T> => ({ schema, ...o });
+const setting = <T>(kind: Kind<T>, o: Omit<Setting<T>, keyof Kind<T>>): Setting<T> => ({ ...kind, ...o });
 
-const integer = (min: number, max: number) =>
-  z.string().transform((s, ctx) => {
-    const n = Number(s.trim());
-    if (!/^\d+$/.test(s.trim()) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` });
-      return z.NEVER;
-    }
-    return n;
-  });
-const oneOf = <const V extends readonly [string, ...string[]]>(values: V) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
-const text = (what = 'a non-empty text') => z.string().trim().min(1, { error: `must be ${what}` });
-const check = (ok: (s: string) => boolean, allowed: string) => z.string().refine(ok, { error: `must be ${allowed}` });
+const integer = (min: number, max: number): Kind<number> => ({
+  allowed: `an integer from ${min} to ${max}`,
+  schema: z.string().trim().regex(/^\d+$/).transform(Number).refine((n) => n >= min && n <= max),
+});
+const oneOf = <const V extends readonly [string, ...string[]]>(values: V): Kind<V[number]> => ({ allowed: `one of ${values.join(', ')}`, schema: z.enum(values) });
+const text = (allowed = 'a non-empty text'): Kind<string> => ({ allowed, schema: z.string().trim().min(1) });
+const check = (ok: (s: string) => boolean, allowed: string): Kind<string> => ({ allowed, schema: z.string().refine(ok) });
 
 const isPostgresUrl = (s: string) => {
   try {
@@ -138,7 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (raw === undefined) continue;
     const parsed = s.schema.safeParse(raw);
     if (parsed.success) values[name] = parsed.data;
-    else problems.push(`${name}: ${parsed.error.issues[0]!.message}${s.secret ? '' : `, got ${JSON.stringify(raw)}`}`);
+    else problems.push(`${name}: must be ${s.allowed}${s.secret ? '' : `, got ${JSON.stringify(raw)}`}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const v = values as Values;
@@ -161,7 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function configurationTable(): string {
   const rows = Object.entries(settings).map(([name, s]: [string, Setting<unknown>]) => {
     const shown = s.shownDefault ?? `\`${s.default}\``;
-    return `| \`${name}\` | ${shown} | ${s.description} |`;
+    return `| \`${name}\` | ${shown} | ${s.allowed} | ${s.description} |`;
   });
-  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+  return ['| Variable | Default | Allowed | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
