@@ -6,6 +6,7 @@ import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
 import { startServices } from './services.ts';
+import { onShutdownSignal, type ShutdownStep } from './shutdown.ts';
 
 export async function run(args: string[]) {
   // --api-only: no data mover and no scheduler here (they run in `worker` processes).
@@ -21,15 +22,13 @@ export async function run(args: string[]) {
   const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover });
   process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
   if (demoCloud && setup) process.stdout.write((await import('./demo/banner.ts')).demoBanner(server.url, demoCloud, setup));
-  const stop = async () => {
-    await server.close();
-    await engine?.stop();
-    await demoCloud?.close();
-    await services.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  onShutdownSignal(services, graceMs, [
+    // Both at once, so the whole stays within one grace period.
+    ['API and data mover stopped', () => Promise.all([server.close(graceMs), engine?.stop(graceMs)])],
+    ...(demoCloud ? [['demo cloud stopped', () => demoCloud.close()] as ShutdownStep] : []),
+    ['database closed', () => services.close()],
+  ]);
   await new Promise(() => {});
 }
 

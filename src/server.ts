@@ -1,6 +1,6 @@
 // The HTTP face: GraphQL (yoga: POST/GET, GraphiQL in a browser, SSE subscriptions) and
 // graphql-ws on the same path, plus the OAuth token endpoint and JWKS.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { GraphQLError } from 'graphql';
@@ -80,7 +80,16 @@ function batchWrites(socket: WebSocket): void {
   }) as WebSocket['send'];
 }
 
-export type RunningServer = { url: string; server: Server; close(): Promise<void> };
+export type RunningServer = {
+  url: string;
+  server: Server;
+  /**
+   * Stops accepting connections, closes graphql-ws sockets with 1001 Going Away and ends SSE
+   * subscription streams (clients reconnect, to another instance), lets in-flight requests
+   * finish within `graceMs`, then drops what is left.
+   */
+  close(graceMs?: number): Promise<void>;
+};
 
 /** Where `listen` hands the socket's viewer to yoga's context function. */
 const WS_VIEWER = Symbol('strongbox.wsViewer');
@@ -99,6 +108,15 @@ export async function listen(services: Services, host: string, port: number): Pr
   const app = createApp(services);
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  // Open SSE subscription streams, ended on close (they would otherwise never finish).
+  const eventStreams = new Set<ServerResponse>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.headers.accept?.includes('text/event-stream')) return;
+    eventStreams.add(res);
+    // A write racing the end must not crash the process.
+    res.on('error', () => {});
+    res.once('close', () => eventStreams.delete(res));
+  });
   wss.on('connection', batchWrites);
   const resolveViewer = (token: string | null) => viewerFromToken(services.tokens, systemFork(services.orm), token);
   const auth = new WeakMap<object, SocketAuth>();
@@ -172,9 +190,18 @@ export async function listen(services: Services, host: string, port: number): Pr
   return {
     url: `http://${host}:${address.port}${GRAPHQL_PATH}`,
     server,
-    async close() {
+    async close(graceMs = 10_000) {
+      const sockets = [...wss.clients];
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await ws.dispose();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const res of eventStreams) res.end();
+      server.closeIdleConnections();
+      const drop = setTimeout(() => {
+        server.closeAllConnections();
+        for (const socket of sockets) socket.terminate();
+      }, graceMs);
+      await closed;
+      clearTimeout(drop);
     },
   };
 }

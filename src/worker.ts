@@ -5,6 +5,7 @@ import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { listenHealth } from './http/health.ts';
 import { startServices } from './services.ts';
+import { onShutdownSignal } from './shutdown.ts';
 
 export async function run(args: string[]) {
   const { values } = parseArgs({
@@ -25,13 +26,11 @@ export async function run(args: string[]) {
   const health = config.workerMetricsPort === undefined ? undefined : await listenHealth(services, config.host, config.workerMetricsPort);
   process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
   if (health) process.stdout.write(`metrics and health at ${health.url}/metrics, /healthz, /readyz\n`);
-  const stop = async () => {
-    await health?.close();
-    await engine.stop();
-    await services.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  onShutdownSignal(services, graceMs, [
+    ['data mover stopped', () => engine.stop(graceMs)],
+    ['health listener closed', async () => health?.close()],
+    ['database closed', () => services.close()],
+  ]);
   await new Promise(() => {});
 }

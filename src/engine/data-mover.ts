@@ -1,6 +1,9 @@
 // A data mover: a process (or a part of `serve`) that takes jobs from the queue and runs them.
 // It registers itself, heartbeats, serves only the jobs of its node configuration, and on a
-// clean stop lets its running tasks finish or hand them back.
+// clean stop takes no new job, lets its running tasks finish within a grace period, then aborts
+// the rest and hands them back: QUEUED again, the job unlocked without using an attempt, so
+// another data mover resumes them (a backup's retry reuses its Backup row; the repository's
+// crash safety makes the restart safe).
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -10,9 +13,12 @@ import { DataMover, NodeConfiguration, type TaskType } from '../db/entities/inde
 import { systemFork, type Orm } from '../db/orm.ts';
 import { installQueue, JOB_SCHEMA, jobIdentifier, quietLogger, type TaskJobPayload } from './queue.ts';
 import { runTask, type Executors } from './task-runner.ts';
+import { lifecycleLog } from '../shutdown.ts';
 import type { Publisher } from './tasks/progress.ts';
 
 export const HEARTBEAT_MS = 5_000;
+/** How long `stop()` lets running tasks finish by default before handing them back. */
+export const DEFAULT_STOP_GRACE_MS = 5_000;
 
 export type DataMoverOptions = {
   orm: Orm;
@@ -26,7 +32,18 @@ export type DataMoverOptions = {
   name?: string;
 };
 
-export type RunningDataMover = { id: string; name: string; stop(): Promise<void> };
+export type RunningDataMover = {
+  id: string;
+  name: string;
+  /** Takes no new job; running tasks get `graceMs` to finish, then are handed back. */
+  stop(graceMs?: number): Promise<void>;
+};
+
+class DataMoverShutdown extends Error {
+  constructor() {
+    super('the data mover is shutting down');
+  }
+}
 
 export class DataMoverError extends Error {
   static unknownNodeConfiguration(name: string) {
@@ -59,11 +76,21 @@ export async function startDataMover(opts: DataMoverOptions): Promise<RunningDat
   pgPool.on('connect', (client) => client.on('error', lost));
   await installQueue(pgPool);
   let running = 0;
+  // Aborted when the grace period of `stop` ends: the tasks still running are handed back.
+  const shutdown = new AbortController();
   const handler: JobHandler = async (payload, helpers) => {
     const { taskId } = payload as TaskJobPayload;
     running++;
     try {
-      const { outcome, error } = await runTask(opts.orm, opts.executors, opts.publisher, taskId, helpers.job.attempts, helpers.job.max_attempts, mover.id, helpers.abortSignal);
+      const { outcome, error } = shutdown.signal.aborted
+        ? { outcome: 'HANDED_BACK' as const, error: shutdown.signal.reason }
+        : await runTask(opts.orm, opts.executors, opts.publisher, taskId, helpers.job.attempts, helpers.job.max_attempts, mover.id, shutdown.signal);
+      if (outcome === 'HANDED_BACK') {
+        // Give the attempt back, then fail the job: the queue unlocks it and another data
+        // mover takes it after the shortest backoff (a second).
+        await helpers.withPgClient((client) => client.query(`update ${JOB_SCHEMA}._private_jobs set attempts = greatest(attempts - 1, 0) where id = $1`, [helpers.job.id]));
+        throw error;
+      }
       // Throwing makes the queue retry with exponential backoff.
       if (outcome === 'RETRY') throw error;
     } finally {
@@ -104,9 +131,20 @@ export async function startDataMover(opts: DataMoverOptions): Promise<RunningDat
   return {
     id: mover.id,
     name,
-    async stop() {
-      clearInterval(heartbeat);
-      await runner.stop();
+    async stop(graceMs = DEFAULT_STOP_GRACE_MS) {
+      if (running > 0) lifecycleLog(`data mover ${name}: stopping; ${running} running task(s) get ${graceMs / 1000} s to finish, then are handed back`);
+      const handBack = setTimeout(() => {
+        if (running > 0) lifecycleLog(`data mover ${name}: handing back ${running} running task(s)`);
+        shutdown.abort(new DataMoverShutdown());
+      }, graceMs);
+      try {
+        // Stops taking jobs at once; resolves when every running job has ended.
+        await runner.stop();
+      } finally {
+        clearTimeout(handBack);
+        // Heartbeats go on meanwhile: the scheduler must not think this mover dead.
+        clearInterval(heartbeat);
+      }
       await opts.orm.em.getConnection().execute(`update data_mover set stopped_at = now(), running_tasks = 0 where id = ?`, [mover.id]);
       await pgPool.end();
     },

@@ -11,7 +11,12 @@ export type EngineOptions = {
   dataMover?: { nodeConfiguration?: string; concurrency?: number } | false;
 };
 
-export type RunningEngine = { dataMover?: RunningDataMover; scheduler?: RunningScheduler; stop(): Promise<void> };
+export type RunningEngine = {
+  dataMover?: RunningDataMover;
+  scheduler?: RunningScheduler;
+  /** Stops scheduling; the data mover's running tasks get `graceMs` to finish (see data-mover.ts). */
+  stop(graceMs?: number): Promise<void>;
+};
 
 export async function startEngine(services: Services, opts: EngineOptions): Promise<RunningEngine> {
   const base = { orm: services.orm, databaseUrl: services.databaseUrl, publisher: services.pubsub };
@@ -20,9 +25,9 @@ export async function startEngine(services: Services, opts: EngineOptions): Prom
   return {
     dataMover,
     scheduler,
-    async stop() {
+    async stop(graceMs?: number) {
       await scheduler?.stop();
-      await dataMover?.stop();
+      await dataMover?.stop(graceMs);
     },
   };
 }

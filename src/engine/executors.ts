@@ -10,8 +10,8 @@ import type { Executors } from './task-runner.ts';
 export function executors(services: Services): Executors {
   return {
     INVENTORY_SYNC: inventorySyncExecutor(services),
-    BACKUP: backupExecutor({ secrets: services.secrets, usage: services.usage }),
-    RESTORE: restoreExecutor({ secrets: services.secrets }),
+    BACKUP: backupExecutor({ secrets: services.secrets, usage: services.usage, defaultProxyServerId: services.config.proxyServerId }),
+    RESTORE: restoreExecutor({ secrets: services.secrets, defaultProxyServerId: services.config.proxyServerId }),
     PRUNE: pruneExecutor({ secrets: services.secrets, usage: services.usage }),
     VERIFY: verifyExecutor({ secrets: services.secrets }),
   };

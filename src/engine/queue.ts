@@ -40,5 +40,5 @@ export async function removeTaskJob(em: EntityManager, taskId: string): Promise<
 
 /** graphile-worker's own chatter stays out of the service's output; errors still show. */
 export const quietLogger = new Logger(() => (level, message) => {
-  if (level === 'error' || (level === 'warning' && !/already running|No tasks/.test(message))) process.stderr.write(`[queue] ${message}\n`);
+  if (level === 'error' || (level === 'warning' && !/already running|No tasks|data mover is shutting down/.test(message))) process.stderr.write(`[queue] ${message}\n`);
 });

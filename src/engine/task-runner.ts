@@ -37,11 +37,16 @@ export class TaskCancelled extends Error {
 
 const CANCEL_POLL_MS = 500;
 
-export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'RETRY' | 'SKIPPED';
+export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'RETRY' | 'SKIPPED' | 'HANDED_BACK';
+
+/** The task's note while it waits for another data mover after a shutdown interrupted it. */
+export const HANDED_BACK_NOTE = 'interrupted by a data mover shutdown; resumes on another data mover';
 
 /**
  * Run task `taskId` as attempt `attempt` of `maxAttempts`. Returns how it ended; 'RETRY' means
- * the queue should run it again later (the caller throws so graphile-worker backs off).
+ * the queue should run it again later (the caller throws so graphile-worker backs off);
+ * 'HANDED_BACK' means `shutdown` interrupted it: it is QUEUED again and this attempt does not
+ * count (the caller gives the job back to the queue).
  */
 export async function runTask(
   orm: Orm,
@@ -124,6 +129,10 @@ export async function runTask(
       await then(() => reporter.finish('CANCELLED'));
       tasksFinished.inc({ type: task.type, state: 'CANCELLED' });
       return { outcome: 'CANCELLED' };
+    }
+    if (shutdown?.aborted) {
+      await then(() => reporter.requeue(HANDED_BACK_NOTE));
+      return { outcome: 'HANDED_BACK', error };
     }
     const message = error instanceof Error ? error.message : String(error);
     if (attempt < maxAttempts) {

@@ -8,7 +8,7 @@ import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { startDataMover, type RunningDataMover } from '../../src/engine/data-mover.ts';
 import { enqueueTask } from '../../src/engine/tasks/enqueue.ts';
 import { startScheduler } from '../../src/engine/scheduler/scheduler.ts';
-import type { Executors } from '../../src/engine/task-runner.ts';
+import { HANDED_BACK_NOTE, type Executors } from '../../src/engine/task-runner.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { seeder } from '../helpers/seed.ts';
 
@@ -151,6 +151,71 @@ describe('task engine', () => {
     });
     expect(cleanedUp).toBe(true);
     expect(task.finishedAt).toBeInstanceOf(Date);
+  });
+
+  it('a stopping data mover takes no new job and lets a running task finish within the grace period', async () => {
+    const s = seeder(orm);
+    const [a, b] = (await s.instances(await s.project(await s.cloud()), 2)) as [Instance, Instance];
+    let finish!: () => void;
+    const ran: string[] = [];
+    const mover = await startDataMover({
+      orm, databaseUrl: url, publisher, name: 'finisher', concurrency: 1,
+      executors: {
+        BACKUP: async (ctx) => {
+          ran.push(ctx.task.id);
+          await ctx.phase('store');
+          await new Promise<void>((resolve) => (finish = resolve));
+        },
+      },
+    });
+    const first = await queueBackup(a);
+    await waitFor('task running', async () => (await reload(first)).state === 'RUNNING');
+    const stopped = mover.stop(60_000);
+    const second = await queueBackup(b);
+    finish();
+    await stopped;
+    const task = await reload(first);
+    expect(task.state).toBe('SUCCEEDED');
+    expect(ran).toEqual([first]);
+    expect((await reload(second)).state).toBe('QUEUED');
+    await systemFork(orm).nativeUpdate(Task, { id: second }, { cancelRequested: true });
+  });
+
+  it('a data mover stopping after its grace period hands a running task back: another one resumes it, same attempt', async () => {
+    const s = seeder(orm);
+    const [instance] = (await s.instances(await s.project(await s.cloud()), 1)) as [Instance];
+    let interrupted = false;
+    const leaving = await startDataMover({
+      orm, databaseUrl: url, publisher, name: 'leaving',
+      executors: {
+        BACKUP: async (ctx) => {
+          await ctx.phase('store');
+          ctx.progress({ bytesDone: 10n, bytesTotal: 100n });
+          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => {
+            interrupted = true;
+            reject(ctx.signal.reason);
+          }, { once: true }));
+        },
+      },
+    });
+    const taskId = await queueBackup(instance);
+    await waitFor('task running', async () => (await reload(taskId)).state === 'RUNNING');
+    await leaving.stop(0);
+    expect(interrupted).toBe(true);
+    const handedBack = await reload(taskId);
+    expect(handedBack.state).toBe('QUEUED');
+    expect(handedBack.error).toBe(HANDED_BACK_NOTE);
+    const [job] = await systemFork(orm).getConnection().execute(`select attempts, max_attempts, locked_by from graphile_worker._private_jobs where key = ?`, [taskId]);
+    expect(job).toMatchObject({ attempts: 0, locked_by: null });
+
+    movers.push(await startDataMover({ orm, databaseUrl: url, publisher, name: 'successor', executors: { BACKUP: async (ctx) => { await ctx.phase('store'); } } }));
+    const task = await waitFor('task to succeed on the successor', async () => {
+      const t = await reload(taskId);
+      return t.state === 'SUCCEEDED' ? t : null;
+    });
+    expect(task.attempt).toBe(1);
+    const successor = await systemFork(orm).findOneOrFail(DataMover, { name: 'successor' });
+    expect(task.dataMover?.id).toBe(successor.id);
   });
 
   it('elects one scheduler leader among two processes: scheduled tasks are created once; missed windows fail', async () => {

@@ -1,7 +1,7 @@
 // The world of the BACKUP/RESTORE task tests: a test database, the OpenStack simulator registered
 // as a cloud (the admin's credential set in Default, optionally lab2's too), its proxy VM in
 // node configuration `sim-proxy`, a file-system destination in a temporary folder, the inventory
-// synced, and a real data mover serving `sim-proxy` with the given executors.
+// synced, and a real data mover serving `sim-proxy` with the given executors (none without).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,11 +13,13 @@ import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import type { Executors } from '../../src/engine/task-runner.ts';
 import { createTestDatabase } from './database.ts';
 import { startSimulator, type TestSim } from './simulator.ts';
+import type { SimulatorOptions } from '../../src/demo/simulator/simulator.ts';
 import { taskEnded } from './task-ended.ts';
 
 export type SimBackupWorld = {
   t: TestSim;
   orm: Orm;
+  databaseUrl: string;
   cloudId: string;
   destinationId: string;
   repoDir: string;
@@ -31,12 +33,15 @@ export type SimBackupWorld = {
 export async function startSimBackupWorld(o: {
   name: string;
   secrets: SecretBox;
-  executors: Executors;
+  /** None: no data mover in this process (tests run their own). */
+  executors?: Executors;
+  /** Simulator options (e.g. a longer `delayMs` for slower backups). */
+  sim?: Partial<SimulatorOptions>;
   cloud?: Partial<Pick<Cloud, 'downloadImage' | 'keepLastSnapshot'>>;
   /** Also lab2's credential set (a second auth domain). */
   lab2?: boolean;
 }): Promise<SimBackupWorld> {
-  const t = await startSimulator();
+  const t = await startSimulator(o.sim);
   const db = await createTestDatabase();
   const orm = await openOrm(db.url);
   const repoDir = mkdtempSync(path.join(os.tmpdir(), `sb-${o.name}-repo-`));
@@ -59,9 +64,9 @@ export async function startSimBackupWorld(o: {
     const dest = em.create(BackupDestination, { name: 'local', kind: 'FILE_SYSTEM', url: `file://${repoDir}/repo`, chunkSizeBytes: 64 << 10 });
     await em.flush();
     await syncInventory({ orm, secrets: o.secrets }, cloud.id);
-    mover = await startDataMover({ orm, databaseUrl: db.url, executors: o.executors, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: `${o.name}-mover` });
+    if (o.executors) mover = await startDataMover({ orm, databaseUrl: db.url, executors: o.executors, publisher: { publish: async () => {} }, nodeConfiguration: 'sim-proxy', name: `${o.name}-mover` });
     return {
-      t, orm, cloudId: cloud.id, destinationId: dest.id, repoDir, close,
+      t, orm, databaseUrl: db.url, cloudId: cloud.id, destinationId: dest.id, repoDir, close,
       instance: (server) => systemFork(orm).findOneOrFail(Instance, { externalId: t.seed.servers[server]! }, { filters: false }),
       finished: (taskId, ms) => taskEnded(orm, taskId, ms),
     };

@@ -27,6 +27,8 @@ export type BackupExecutorDeps = {
   workers?: number;
   /** SSH transfer: hypervisor folder for qemu-nbd / NBD sockets (default /tmp). */
   hypervisorWorkDir?: string;
+  /** The proxy VM when no node configuration names one (STRONGBOX_PROXY_SERVER_ID). */
+  defaultProxyServerId?: string;
 };
 
 export class BackupTaskError extends Error {}
@@ -34,10 +36,10 @@ export class BackupTaskError extends Error {}
 export type ProxyPlacement = { proxyServerId: string; attachmentLimit: number };
 
 /** Which proxy VM this data mover reads disks in, and how many it may attach there. */
-export async function proxyFor(em: EntityManager, dataMoverId: string, cloud: Cloud): Promise<ProxyPlacement> {
+export async function proxyFor(em: EntityManager, dataMoverId: string, cloud: Cloud, defaultProxyServerId?: string): Promise<ProxyPlacement> {
   const mover = await em.findOne(DataMover, dataMoverId, { populate: ['nodeConfiguration'], filters: false });
   const nc = mover?.nodeConfiguration?.proxyServerId ? mover.nodeConfiguration : (await em.populate(cloud, ['nodeConfiguration'])).nodeConfiguration;
-  const proxyServerId = nc?.proxyServerId ?? process.env.STRONGBOX_PROXY_SERVER_ID;
+  const proxyServerId = nc?.proxyServerId ?? defaultProxyServerId;
   if (!proxyServerId) {
     throw new BackupTaskError(`no proxy VM for cloud ${cloud.name}: set proxyServerId on the data mover's (or the cloud's) node configuration`);
   }

@@ -31,6 +31,8 @@ export type RestoreExecutorDeps = {
   wait?: Omit<WaitOptions, 'signal'>;
   byIdRoot?: string;
   workers?: number;
+  /** The proxy VM when no node configuration names one (STRONGBOX_PROXY_SERVER_ID). */
+  defaultProxyServerId?: string;
 };
 
 export class RestoreTaskError extends Error {}
@@ -61,7 +63,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
     const cloud = backup.cloud;
     const connection = connectCloud(cloud, deps.secrets, deps.http);
     // The proxy is reached with its own project's session; the new resources belong to the target project.
-    const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const placement = await proxyFor(em, ctx.dataMoverId, cloud, deps.defaultProxyServerId);
     const admin: ServiceClients = connection.clients(await proxySession(em, connection, cloud, placement.proxyServerId));
     const domain = await authDomainOf(em, cloud, restore.project);
     if (!domain) throw new RestoreTaskError(`cloud ${cloud.name} has no auth domain`);

@@ -1,6 +1,6 @@
 // BACKUP, strategy "disk attachment to a proxy VM": metadata → snapshot → attach → store →
 // cleanup, each a task phase. The data mover runs inside the proxy VM (its node configuration's
-// `proxyServerId`, else the cloud's node configuration's, else the env STRONGBOX_PROXY_SERVER_ID),
+// `proxyServerId`, else the cloud's node configuration's, else the configured STRONGBOX_PROXY_SERVER_ID),
 // and reads the attached temporary volumes directly.
 //
 // Cinder volumes on a Ceph pool mapped to a storage provider are read from the cluster instead
@@ -29,7 +29,7 @@ export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecuto
     const cloud = instance.cloud;
     // The session of the project owning the proxy VM: temporary volumes live there.
     const connection = connectCloud(cloud, deps.secrets, deps.http);
-    const placement = await proxyFor(em, ctx.dataMoverId, cloud);
+    const placement = await proxyFor(em, ctx.dataMoverId, cloud, deps.defaultProxyServerId);
     const os: ServiceClients = connection.clients(await proxySession(em, connection, cloud, placement.proxyServerId));
     const wait = deps.wait ?? { intervalMs: 2000, timeoutMs: 30 * 60_000 };
 
