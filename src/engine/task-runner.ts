@@ -2,10 +2,12 @@
 // cancellation, and records the outcome. What a task *does* is its executor's business
 // (a backup strategy, a restore, an inventory sync…); this file is the life cycle around it.
 // Phases, progress, rate/ETA, persistence and events go through the ProgressReporter.
+// Each final outcome (not a retry) is recorded in the audit trail.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { FinalTaskStates, Task, type TaskType } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
 import { Channels, taskEvent } from '../events/channels.ts';
+import { taskOutcomeEvent, writeAuditEvents } from './audit-trail.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
@@ -55,9 +57,11 @@ export async function runTask(
   const em = systemFork(orm);
   const task = await em.findOne(Task, taskId);
   if (!task || FinalTaskStates.includes(task.state)) return { outcome: 'SKIPPED' };
+  const audit = (state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', error?: string) => writeAuditEvents(orm, [taskOutcomeEvent(task, state, error)]);
   const end = async (state: 'FAILED' | 'CANCELLED', error?: string) => {
     Object.assign(task, { state, error, finishedAt: new Date() });
     await em.flush();
+    await audit(state, error);
     await publisher.publish(Channels.task, taskEvent(task, 'STATE'));
     return { outcome: state } as const;
   };
@@ -115,10 +119,12 @@ export async function runTask(
     const result = await executor(ctx);
     if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
     await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
+    await audit('SUCCEEDED');
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
     if (cancelled || error instanceof TaskCancelled) {
       await then(() => reporter.finish('CANCELLED'));
+      await audit('CANCELLED');
       return { outcome: 'CANCELLED' };
     }
     const message = error instanceof Error ? error.message : String(error);
@@ -127,6 +133,7 @@ export async function runTask(
       return { outcome: 'RETRY', error };
     }
     await then(() => reporter.finish('FAILED', message));
+    await audit('FAILED', message);
     return { outcome: 'FAILED', error };
   } finally {
     clearInterval(watch);
