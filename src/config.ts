@@ -3,6 +3,25 @@
 import path from 'node:path';
 import { z } from 'zod';
 
+/** A token bucket: `capacity` requests at once, refilled at `refillPerSecond` (see src/graphql/rate-limit.ts). */
+export type Bucket = { capacity: number; refillPerSecond: number };
+
+/** `CAPACITY:REFILL_PER_SECOND`, e.g. `300:30` (a burst of 300 requests, then 30 a second). */
+const bucket = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx): Bucket => {
+      const m = /^\s*(\d+)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(v);
+      const capacity = m ? Number(m[1]) : NaN;
+      const refillPerSecond = m ? Number(m[2]) : NaN;
+      if (!(capacity >= 1 && refillPerSecond > 0)) {
+        ctx.addIssue({ code: 'custom', message: `expected CAPACITY:REFILL_PER_SECOND with both above zero (e.g. 300:30), got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return { capacity, refillPerSecond };
+    });
+
 const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
   STRONGBOX_DATA_DIR: z.string().default(path.resolve('data')),
@@ -15,7 +34,15 @@ const schema = z.object({
   STRONGBOX_TOKEN_AUDIENCE: z.string().default('strongbox-api'),
   STRONGBOX_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
   STRONGBOX_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Rate limits per service account, by role; ANONYMOUS: requests without a valid token, per remote address. */
+  STRONGBOX_RATE_LIMIT_ADMIN: bucket('2000:200'),
+  STRONGBOX_RATE_LIMIT_OPERATOR: bucket('2000:200'),
+  STRONGBOX_RATE_LIMIT_BILLING: bucket('1000:100'),
+  STRONGBOX_RATE_LIMIT_TENANT: bucket('1000:100'),
+  STRONGBOX_RATE_LIMIT_ANONYMOUS: bucket('300:10'),
 });
+
+export type RateLimits = Record<'ADMIN' | 'OPERATOR' | 'BILLING' | 'TENANT' | 'ANONYMOUS', Bucket>;
 
 export type Config = {
   databaseUrl?: string;
@@ -27,6 +54,7 @@ export type Config = {
   tokenAudience: string;
   tokenTtlSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  rateLimits: RateLimits;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -46,5 +74,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenAudience: e.STRONGBOX_TOKEN_AUDIENCE,
     tokenTtlSeconds: e.STRONGBOX_TOKEN_TTL_SECONDS,
     logLevel: e.STRONGBOX_LOG_LEVEL,
+    rateLimits: {
+      ADMIN: e.STRONGBOX_RATE_LIMIT_ADMIN,
+      OPERATOR: e.STRONGBOX_RATE_LIMIT_OPERATOR,
+      BILLING: e.STRONGBOX_RATE_LIMIT_BILLING,
+      TENANT: e.STRONGBOX_RATE_LIMIT_TENANT,
+      ANONYMOUS: e.STRONGBOX_RATE_LIMIT_ANONYMOUS,
+    },
   };
 }

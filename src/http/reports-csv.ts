@@ -81,7 +81,7 @@ function groupBy(url: URL): Dimension[] {
   return values as Dimension[];
 }
 
-type Export = { header: string[]; sql: Sql; line(row: Record<string, unknown>): unknown[] };
+export type Export = { header: string[]; sql: Sql; line(row: Record<string, unknown>): unknown[] };
 
 function groupedExport(dims: Dimension[], sql: Sql, figures: string[]): Export {
   return {
