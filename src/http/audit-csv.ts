@@ -8,7 +8,8 @@ import { AuditEvent } from '../db/entities/index.ts';
 import { systemFork } from '../db/orm.ts';
 import { tenantCondition } from '../db/tenant-filter.ts';
 import { auditConditions } from '../engine/audit-trail.ts';
-import { auditFilter } from '../graphql/audit-events.ts';
+import { auditFilter, tenantVisibility, visibleMessage, visibleTargets } from '../graphql/audit-events.ts';
+import { createContext } from '../graphql/context.ts';
 import type { Services } from '../services.ts';
 import { csvStream, type Export } from './reports-csv.ts';
 
@@ -44,7 +45,12 @@ export async function auditCsvEndpoint(services: Services, request: Request, url
     .select('*')
     .where({ $and: [tenantCondition('AuditEvent', { projectIds: viewer.projectIds }), ...auditConditions(filter)] } as never)
     .orderBy({ id: 'desc' });
+  // A TENANT sees of each event only the objects it may read (as in `auditEvents`).
+  let visible: Set<string> | null = null;
   const exp: Export = {
+    prepare: async (rows) => {
+      visible = await tenantVisibility(createContext(services, viewer), rows.map((r) => ({ targetIds: r.target_ids as string[], message: r.message as string | null })));
+    },
     header: [...columns],
     sql: (({ sql, bindings }) => ({ sql, params: [...bindings] }))(qb.getKnexQuery().toSQL()),
     line: (r) => [
@@ -55,9 +61,9 @@ export async function auditCsvEndpoint(services: Services, request: Request, url
       r.actor_role,
       r.action,
       r.project_id ? encodeGlobalID('Project', r.project_id as string) : null,
-      (r.target_ids as string[]).join(' '),
+      visibleTargets(r.target_ids as string[], visible).join(' '),
       r.result,
-      r.message,
+      visibleMessage({ targetIds: r.target_ids as string[], message: r.message as string | null }, visible),
       r.request_id,
     ],
   };

@@ -156,7 +156,12 @@ describe('audit trail', () => {
       // Something happens in bravo's project too.
       expect((await t.gql(bravo, 'mutation($i: StartBackupInput!) { startBackup(input: $i) { userErrors { code } } }', { i: { instanceId: ids(seed).bravo.Instance } })).errors).toBeUndefined();
 
+      // An ADMIN call that names alpha's instance and bravo's policy is alpha's event, but alpha must not learn bravo's policy.
+      const mixed = await t.gql(tokens.admin!, 'mutation($i: PolicyAssignInput!) { policyAssign(input: $i) { userErrors { code } } }', { i: { policyId: ids(seed).bravo.Policy, instanceIds: [ids(seed).alpha.Instance] } });
+      expect(mixed.errors).toBeUndefined();
+
       const admin = (await t.gql(tokens.admin!, query, { first: 100 })).data.auditEvents;
+      expect(admin.edges[0].node).toMatchObject({ action: 'policyAssign', projectId: ids(seed).alpha.Project, targetIds: expect.arrayContaining([ids(seed).bravo.Policy]) });
       const projects = new Set(admin.edges.map((e: any) => e.node.projectId));
       expect(projects).toEqual(new Set([null, ids(seed).alpha.Project, ids(seed).bravo.Project]));
       const times = admin.edges.map((e: any) => e.node.at);
