@@ -106,30 +106,31 @@ async function eventOf(ctx: Context, o: FieldOutcome): Promise<AuditRecord> {
   };
 }
 
+/** Each mutation operation's field outcomes, by its context (module-wide: the schema is too). */
+const outcomes = new WeakMap<object, FieldOutcome[]>();
+const wrapped = new WeakSet<GraphQLSchema>();
+
+/** Once per schema: each Mutation field reports its outcome to its operation's list. */
+function wrap(schema: GraphQLSchema) {
+  if (wrapped.has(schema)) return;
+  wrapped.add(schema);
+  for (const field of Object.values(schema.getMutationType()?.getFields() ?? {})) {
+    const resolve = field.resolve ?? defaultFieldResolver;
+    field.resolve = async (root, args, context, info) => {
+      const list = outcomes.get(context as object);
+      try {
+        const result = await resolve(root, args, context, info);
+        list?.push({ field: info.fieldName, input: args.input, result });
+        return result;
+      } catch (error) {
+        list?.push({ field: info.fieldName, input: args.input, error });
+        throw error;
+      }
+    };
+  }
+}
+
 export function auditPlugin(): Plugin {
-  const wrapped = new WeakSet<GraphQLSchema>();
-  const outcomes = new WeakMap<object, FieldOutcome[]>();
-
-  // Once per schema: each Mutation field reports its outcome to the operation's list.
-  const wrap = (schema: GraphQLSchema) => {
-    if (wrapped.has(schema)) return;
-    wrapped.add(schema);
-    for (const field of Object.values(schema.getMutationType()?.getFields() ?? {})) {
-      const resolve = field.resolve ?? defaultFieldResolver;
-      field.resolve = async (root, args, context, info) => {
-        const list = outcomes.get(context as object);
-        try {
-          const result = await resolve(root, args, context, info);
-          list?.push({ field: info.fieldName, input: args.input, result });
-          return result;
-        } catch (error) {
-          list?.push({ field: info.fieldName, input: args.input, error });
-          throw error;
-        }
-      };
-    }
-  };
-
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       if (getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return;
