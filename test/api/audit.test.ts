@@ -5,7 +5,7 @@
 // TENANT only its projects' events.
 import { randomUUID } from 'node:crypto';
 import type { GraphQLSchema } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditEvent, DataMover, ServiceAccount, Task } from '../../src/db/entities/index.ts';
 import { systemFork } from '../../src/db/orm.ts';
 import { runTask } from '../../src/engine/task-runner.ts';
@@ -142,6 +142,26 @@ describe('audit trail', () => {
       ['task.INVENTORY_SYNC.SUCCEEDED', 'OK', 'system', null, seed.alpha.project.id, [gid('Task', ok.id)], null],
       ['task.INVENTORY_SYNC.FAILED', 'FAILED', 'system', null, seed.alpha.project.id, [gid('Task', bad.id)], 'keystone said no'],
     ]);
+  });
+
+  it('says so when the audit row cannot be written, and leaves the row on stderr', async () => {
+    const conn = systemFork(t.services.orm).getConnection();
+    await conn.execute(`create function audit_refuse() returns trigger language plpgsql as $$ begin raise exception 'audit disk full'; end $$`);
+    await conn.execute(`create trigger audit_refuse before insert on audit_event for each row execute function audit_refuse()`);
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (written.push(String(chunk)), true));
+    try {
+      const res = await t.gql(tokens.admin!, 'mutation($i: NodeConfigurationCreateInput!) { nodeConfigurationCreate(input: $i) { nodeConfiguration { name } } }', { i: { name: 'unaudited' } });
+      expect(res.data.nodeConfigurationCreate.nodeConfiguration.name).toBe('unaudited');
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['AUDIT_WRITE_FAILED']);
+    } finally {
+      spy.mockRestore();
+      await conn.execute('drop trigger audit_refuse on audit_event');
+      await conn.execute('drop function audit_refuse');
+    }
+    const lines = written.filter((l) => l.startsWith('audit-unwritten '));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!.slice('audit-unwritten '.length))).toMatchObject({ action: 'nodeConfigurationCreate', result: 'OK', actorRole: 'ADMIN' });
   });
 
   describe('auditEvents and the CSV export', () => {
