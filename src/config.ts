@@ -37,6 +37,22 @@ const oneOf = <const V extends readonly [string, ...string[]]>(values: V): Kind<
 const text = (allowed = 'a non-empty text'): Kind<string> => ({ allowed, schema: z.string().trim().min(1) });
 const check = (ok: (s: string) => boolean, allowed: string): Kind<string> => ({ allowed, schema: z.string().refine(ok) });
 
+/** A token bucket: `capacity` requests at once, refilled at `refillPerSecond` (see src/graphql/rate-limit.ts). */
+export type Bucket = { capacity: number; refillPerSecond: number };
+
+/** `CAPACITY:REFILL_PER_SECOND`, e.g. `300:30` (a burst of 300 requests, then 30 a second). */
+const bucket: Kind<Bucket> = {
+  allowed: 'CAPACITY:REFILL_PER_SECOND with both above zero (e.g. 300:30)',
+  schema: z
+    .string()
+    .regex(/^\s*\d+\s*:\s*\d+(?:\.\d+)?\s*$/)
+    .transform((v) => {
+      const [capacity, refillPerSecond] = v.split(':').map(Number) as [number, number];
+      return { capacity, refillPerSecond };
+    })
+    .refine((b) => b.capacity >= 1 && b.refillPerSecond > 0),
+};
+
 const isPostgresUrl = (s: string) => {
   try {
     return ['postgres:', 'postgresql:'].includes(new URL(s).protocol);
@@ -91,6 +107,11 @@ export const settings = {
     description: '`worker` processes serve `/metrics`, `/healthz` and `/readyz` on this port (on `STRONGBOX_HOST`).',
     shownDefault: 'none (off)',
   }),
+  STRONGBOX_RATE_LIMIT_ADMIN: setting(bucket, { description: 'Rate limit per ADMIN service account: a burst of CAPACITY GraphQL operations, then REFILL_PER_SECOND a second.', default: '2000:200' }),
+  STRONGBOX_RATE_LIMIT_OPERATOR: setting(bucket, { description: 'The same, per OPERATOR account.', default: '2000:200' }),
+  STRONGBOX_RATE_LIMIT_BILLING: setting(bucket, { description: 'The same, per BILLING account.', default: '1000:100' }),
+  STRONGBOX_RATE_LIMIT_TENANT: setting(bucket, { description: 'The same, per TENANT account.', default: '1000:100' }),
+  STRONGBOX_RATE_LIMIT_ANONYMOUS: setting(bucket, { description: 'The same, for requests without a valid token, per remote address.', default: '300:10' }),
   STRONGBOX_SHUTDOWN_GRACE_SECONDS: setting(integer(0, 3600), {
     description: 'On SIGTERM/SIGINT, how long running tasks may take to finish before they are handed back to another data mover (and in-flight HTTP requests to complete). The process exits at the latest 15 s after it.',
     default: '30',
@@ -115,7 +136,10 @@ export type Config = {
   shutdownGraceSeconds: number;
   metricsToken?: string;
   workerMetricsPort?: number;
+  rateLimits: RateLimits;
 };
+
+export type RateLimits = Record<'ADMIN' | 'OPERATOR' | 'BILLING' | 'TENANT' | 'ANONYMOUS', Bucket>;
 
 /** The variables of `STRONGBOX_CONFIG_FILE` under those of `env`; an unreadable file or an unknown name is an error. */
 function withConfigFile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -164,6 +188,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceSeconds: v.STRONGBOX_SHUTDOWN_GRACE_SECONDS,
     metricsToken: v.STRONGBOX_METRICS_TOKEN,
     workerMetricsPort: v.STRONGBOX_WORKER_METRICS_PORT,
+    rateLimits: {
+      ADMIN: v.STRONGBOX_RATE_LIMIT_ADMIN,
+      OPERATOR: v.STRONGBOX_RATE_LIMIT_OPERATOR,
+      BILLING: v.STRONGBOX_RATE_LIMIT_BILLING,
+      TENANT: v.STRONGBOX_RATE_LIMIT_TENANT,
+      ANONYMOUS: v.STRONGBOX_RATE_LIMIT_ANONYMOUS,
+    },
   };
 }
 

@@ -16,6 +16,9 @@ import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
 import { limitPlugins } from './graphql/limits.ts';
+import { RateLimiter, rateLimited } from './graphql/rate-limit.ts';
+import { auditPlugin } from './graphql/audit-plugin.ts';
+import { auditCsvEndpoint } from './http/audit-csv.ts';
 import { sharedSubscriptionResults } from './graphql/shared-subscription-results.ts';
 import type { Services } from './services.ts';
 
@@ -30,19 +33,26 @@ function authRoutes(services: Services): Plugin {
       else if (url.pathname === '/oauth/token') endResponse(await tokenEndpoint(services, request));
       else if (url.pathname === '/.well-known/jwks.json') endResponse(await jwksEndpoint(services));
       else if (url.pathname.startsWith('/reports/')) endResponse(await reportsCsvEndpoint(services, request, url));
+      else if (url.pathname.startsWith('/audit/')) endResponse(await auditCsvEndpoint(services, request, url));
     },
   };
 }
 
 export type App = YogaServerInstance<Record<string, unknown>, Context>;
 
-export function createApp(services: Services): App {
+/** The peer of a request served by node:http (yoga's server context carries `req`). */
+function remoteAddress(initial: Record<string, unknown>): string | null {
+  return (initial.req as { socket?: { remoteAddress?: string } } | undefined)?.socket?.remoteAddress ?? null;
+}
+
+/** `limiter`: the process's rate-limit buckets (`listen` shares one with graphql-ws). */
+export function createApp(services: Services, limiter = new RateLimiter(services.config.rateLimits)): App {
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults()],
+    plugins: [authRoutes(services), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults(), auditPlugin()],
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },
@@ -52,6 +62,8 @@ export function createApp(services: Services): App {
       if (WS_VIEWER in initial) return createContext(services, (initial as Record<typeof WS_VIEWER, Viewer | null>)[WS_VIEWER]);
       const token = bearerToken(initial.request?.headers.get('authorization'));
       const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), token);
+      const retryAfter = limiter.take(viewer, remoteAddress(initial));
+      if (retryAfter !== null) throw rateLimited(retryAfter);
       return createContext(services, viewer);
     },
   });
@@ -105,7 +117,8 @@ function connectionToken(connectionParams: unknown): string | null {
 }
 
 export async function listen(services: Services, host: string, port: number): Promise<RunningServer> {
-  const app = createApp(services);
+  const limiter = new RateLimiter(services.config.rateLimits);
+  const app = createApp(services, limiter);
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
   // Open SSE subscription streams, ended on close (they would otherwise never finish).
@@ -161,6 +174,8 @@ export async function listen(services: Services, host: string, port: number): Pr
           return [new GraphQLError('authentication required', { extensions: { code: 'UNAUTHENTICATED' } })];
         }
         state!.viewer = viewer;
+        const retryAfter = limiter.take(viewer);
+        if (retryAfter !== null) return [rateLimited(retryAfter, false)];
         const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
           ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, [WS_VIEWER]: viewer,
         });

@@ -61,12 +61,13 @@ export const statements: readonly Statement[] = [
   {
     effect: 'allow',
     roles: ['TENANT'],
-    actions: ['inventory:read', 'policy:read', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'backup:delete', 'quota:read'],
+    // audit:read: the audit events of its own projects (the tenant filter keeps the rest out).
+    actions: ['inventory:read', 'policy:read', 'task:read', 'task:start', 'task:cancel', 'backup:read', 'backup:delete', 'quota:read', 'audit:read'],
     resource: 'own',
   },
   // Belt and braces: whatever is added above, a tenant never writes configuration, reads
-  // other tenants' reports, the audit log or manages accounts.
-  { effect: 'deny', roles: ['TENANT'], actions: ['config:write', 'config:read', 'inventory:sync', 'maintenance:run', 'report:read', 'audit:read', 'account:manage'], resource: 'all' },
+  // other tenants' reports or manages accounts.
+  { effect: 'deny', roles: ['TENANT'], actions: ['config:write', 'config:read', 'inventory:sync', 'maintenance:run', 'report:read', 'account:manage'], resource: 'all' },
 ];
 
 const matches = (s: Statement, role: Role, action: Action) =>

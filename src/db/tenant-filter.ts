@@ -9,14 +9,17 @@ export type TenantScope = { projectIds: string[] | null };
 
 const ownedByProject = new Set(['Instance', 'Volume', 'Task', 'Backup', 'BackupDisk', 'Restore']);
 const visibleToProjects = new Set(['Policy', 'BackupDestination', 'AvailabilityZone']);
+/** Audit events name their project by ID (no foreign key: the trail outlives projects); none → system-wide. */
+const auditedByProject = new Set(['AuditEvent']);
 
 export function tenantCondition(entityName: string, scope: TenantScope): Dictionary {
   const ids = scope.projectIds;
   if (ids === null) return {};
   // No project at all (no caller, or a tenant whose projects are gone): match nothing. Not
   // `$in: []`, which MikroORM renders as invalid SQL (`in ()`) inside join conditions.
-  if (ids.length === 0) return entityName === 'Project' || ownedByProject.has(entityName) || visibleToProjects.has(entityName) ? { id: null } : {};
+  if (ids.length === 0) return entityName === 'Project' || ownedByProject.has(entityName) || visibleToProjects.has(entityName) || auditedByProject.has(entityName) ? { id: null } : {};
   if (entityName === 'Project') return { id: { $in: ids } };
+  if (auditedByProject.has(entityName)) return { projectId: { $in: ids } };
   if (ownedByProject.has(entityName)) return { project: { $in: ids } };
   if (visibleToProjects.has(entityName)) {
     return { $or: [{ visibility: 'ALL_PROJECTS' }, { projects: { $in: ids } }] };

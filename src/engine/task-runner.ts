@@ -2,10 +2,12 @@
 // cancellation, and records the outcome. What a task *does* is its executor's business
 // (a backup strategy, a restore, an inventory sync…); this file is the life cycle around it.
 // Phases, progress, rate/ETA, persistence and events go through the ProgressReporter.
+// Each final outcome (not a retry) is recorded in the audit trail.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { FinalTaskStates, Task, type TaskType } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
 import { Channels, taskEvent } from '../events/channels.ts';
+import { taskOutcomeEvent, writeAuditEvents } from './audit-trail.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
 import { tasksFinished } from '../observability/metrics.ts';
 
@@ -61,11 +63,16 @@ export async function runTask(
   const em = systemFork(orm);
   const task = await em.findOne(Task, taskId);
   if (!task || FinalTaskStates.includes(task.state)) return { outcome: 'SKIPPED' };
+  // A final outcome goes to the audit trail and the finished-tasks counter.
+  const recordOutcome = async (state: 'SUCCEEDED' | 'FAILED' | 'CANCELLED', error?: string) => {
+    await writeAuditEvents(orm, [taskOutcomeEvent(task, state, error)]);
+    tasksFinished.inc({ type: task.type, state });
+  };
   const end = async (state: 'FAILED' | 'CANCELLED', error?: string) => {
     Object.assign(task, { state, error, finishedAt: new Date() });
     await em.flush();
+    await recordOutcome(state, error);
     await publisher.publish(Channels.task, taskEvent(task, 'STATE'));
-    tasksFinished.inc({ type: task.type, state });
     return { outcome: state } as const;
   };
   if (task.cancelRequested) return end('CANCELLED');
@@ -122,12 +129,12 @@ export async function runTask(
     const result = await executor(ctx);
     if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
     await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
-    tasksFinished.inc({ type: task.type, state: 'SUCCEEDED' });
+    await recordOutcome('SUCCEEDED');
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
     if (cancelled || error instanceof TaskCancelled) {
       await then(() => reporter.finish('CANCELLED'));
-      tasksFinished.inc({ type: task.type, state: 'CANCELLED' });
+      await recordOutcome('CANCELLED');
       return { outcome: 'CANCELLED' };
     }
     if (shutdown?.aborted) {
@@ -140,7 +147,7 @@ export async function runTask(
       return { outcome: 'RETRY', error };
     }
     await then(() => reporter.finish('FAILED', message));
-    tasksFinished.inc({ type: task.type, state: 'FAILED' });
+    await recordOutcome('FAILED', message);
     return { outcome: 'FAILED', error };
   } finally {
     clearInterval(watch);

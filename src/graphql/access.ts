@@ -31,6 +31,7 @@ export const readAction = {
   Restore: 'task:read',
   Backup: 'backup:read',
   BackupDisk: 'backup:read',
+  AuditEvent: 'audit:read',
 } satisfies Record<string, Action>;
 
 export type ReadableEntity = keyof typeof readAction;

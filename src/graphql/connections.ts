@@ -56,21 +56,22 @@ export type Page<T> = {
 
 /**
  * One page of `entity` rows matching `where` (which must already carry the caller's scope),
- * in one SELECT; `totalCount` runs a COUNT only when the field is asked for.
+ * oldest first (or `newestFirst`: `first` pages back in time), in one SELECT; `totalCount` runs a COUNT only when the field is asked for.
  */
 export async function keysetConnection<T extends { id: string }>(
   ctx: Context,
   entity: EntityClass<T>,
   where: Dictionary,
   args: PageArgs,
+  { newestFirst = false } = {},
 ): Promise<Page<T>> {
   const { size, forward, afterId, beforeId } = pageWindow(args);
   const idCond: Dictionary = {};
-  if (afterId) idCond.$gt = afterId;
-  if (beforeId) idCond.$lt = beforeId;
+  if (afterId) idCond[newestFirst ? '$lt' : '$gt'] = afterId;
+  if (beforeId) idCond[newestFirst ? '$gt' : '$lt'] = beforeId;
   const cond = Object.keys(idCond).length ? { $and: [where, { id: idCond }] } : where;
   const rows = (await ctx.em.find(entity, cond as FilterQuery<T>, {
-    orderBy: { id: forward ? 'asc' : 'desc' } as never,
+    orderBy: { id: forward !== newestFirst ? 'asc' : 'desc' } as never,
     limit: size + 1,
   })) as T[];
   const more = rows.length > size;

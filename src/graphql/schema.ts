@@ -21,5 +21,6 @@ import './tasks/index.ts';
 import './quota-preview.ts';
 import './reports.ts';
 import './attribution.ts';
+import './audit-events.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -81,7 +81,13 @@ function groupBy(url: URL): Dimension[] {
   return values as Dimension[];
 }
 
-type Export = { header: string[]; sql: Sql; line(row: Record<string, unknown>): unknown[] };
+export type Export = {
+  header: string[];
+  sql: Sql;
+  line(row: Record<string, unknown>): unknown[];
+  /** Called with each batch of rows before their lines (to look up what the lines need). */
+  prepare?(rows: Record<string, unknown>[]): Promise<void>;
+};
 
 function groupedExport(dims: Dimension[], sql: Sql, figures: string[]): Export {
   return {
@@ -158,7 +164,10 @@ export function csvStream(orm: Orm, exp: Export): ReadableStream<Uint8Array> {
       }
       const next = await rows.next();
       if (next.done) controller.close();
-      else controller.enqueue(encoder.encode(next.value.map((r) => `${exp.line(r).map(csvField).join(',')}\n`).join('')));
+      else {
+        await exp.prepare?.(next.value);
+        controller.enqueue(encoder.encode(next.value.map((r) => `${exp.line(r).map(csvField).join(',')}\n`).join('')));
+      }
     },
     async cancel() {
       await rows.return(undefined);

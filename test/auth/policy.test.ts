@@ -23,7 +23,7 @@ describe('policy statements', () => {
       'maintenance:run': ['ADMIN', 'OPERATOR'],
       'report:read': ['ADMIN', 'BILLING'],
       'quota:read': ['ADMIN', 'OPERATOR', 'TENANT'],
-      'audit:read': ['ADMIN'],
+      'audit:read': ['ADMIN', 'TENANT'],
       'account:manage': ['ADMIN'],
     };
     for (const action of Actions) expect(rolesAllowed(action), action).toEqual(expected[action]);

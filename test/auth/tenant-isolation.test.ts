@@ -142,7 +142,7 @@ describe('tenant isolation', () => {
   async function snapshot(): Promise<Record<string, string>> {
     const conn = systemFork(t.services.orm).getConnection();
     const tables = await conn.execute<{ table_name: string }[]>(
-      `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not in ('audit_entry', 'mikro_orm_migrations') order by 1`,
+      `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not in ('audit_entry', 'audit_event', 'mikro_orm_migrations') order by 1`,
     );
     const out: Record<string, string> = {};
     for (const { table_name } of tables) {

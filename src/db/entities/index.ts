@@ -1,6 +1,7 @@
 // Every entity schema, for the ORM configuration.
 import { BaseSchema } from './base.ts';
 import { AuditEntrySchema } from './audit-entry.ts';
+import { AuditEventSchema } from './audit-event.ts';
 import { AvailabilityZoneSchema } from './availability-zone.ts';
 import { BackupDestinationSchema } from './backup-destination.ts';
 import { BackupDiskSchema, BackupSchema } from './backup.ts';
@@ -26,12 +27,13 @@ export const entities = [
   BaseSchema, CloudSchema, CloudAuthDomainSchema, ProjectSchema, AvailabilityZoneSchema, HypervisorSchema,
   FlavorSchema, NetworkSchema, ImageSchema, VolumeTypeSchema, StorageProviderSchema, InstanceSchema,
   VolumeSchema, BackupDestinationSchema, NodeConfigurationSchema, DataMoverSchema, PolicySchema, QuotaSchema,
-  TaskSchema, BackupSchema, BackupDiskSchema, RestoreSchema, ServiceAccountSchema, AuditEntrySchema,
+  TaskSchema, BackupSchema, BackupDiskSchema, RestoreSchema, ServiceAccountSchema, AuditEntrySchema, AuditEventSchema,
   IdempotencyRecordSchema, SigningKeySchema,
   UsageIntervalSchema, UsageSeriesSchema, UsageDailySchema, UsageCheckpointSchema, UsageCheckpointWeekSchema, PriceCardSchema,
 ];
 
 export * from './audit-entry.ts';
+export * from './audit-event.ts';
 export * from './availability-zone.ts';
 export * from './backup-destination.ts';
 export * from './backup.ts';

@@ -8,8 +8,9 @@
 // Every created task carries a unique schedule key, so two leaders in a row never create one twice.
 import pg from 'pg';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { Policy, Task } from '../../db/entities/index.ts';
+import { AuditEvent, Policy, Task } from '../../db/entities/index.ts';
 import { systemFork, type Orm } from '../../db/orm.ts';
+import { taskOutcomeEvent } from '../audit-trail.ts';
 import { HEARTBEAT_MS } from '../data-mover.ts';
 import { JOB_SCHEMA } from '../queue.ts';
 import { createTask, TaskError } from '../tasks/tasks.ts';
@@ -128,6 +129,7 @@ async function failExpired(opts: SchedulerOptions, t: Date): Promise<number> {
     task.state = 'FAILED';
     task.finishedAt = t;
     task.error = `could not start inside its window (ended ${task.deadline!.toISOString()})`;
+    em.create(AuditEvent, taskOutcomeEvent(task, 'FAILED', task.error));
     await em.execute(`select ${JOB_SCHEMA}.remove_job(?)`, [task.id]);
   }
   await em.flush();
@@ -166,10 +168,12 @@ async function createScheduledTasks(opts: SchedulerOptions, from: Date, to: Date
           }, null).catch((e) => {
             if (!(e instanceof TaskError) || e.code !== 'QUOTA_EXCEEDED') throw e;
             // Recorded as a failed task, so the refusal shows where the backup was expected.
-            return tx.create(Task, {
+            const failed = tx.create(Task, {
               type: 'BACKUP', cloud: instance.cloud, project: instance.project, instance, policy, scheduleKey, state: 'FAILED', finishedAt: t,
               error: e.message,
             });
+            tx.create(AuditEvent, taskOutcomeEvent(failed, 'FAILED', e.message));
+            return failed;
           });
         }).catch(alreadyCreated);
         if (created) backups++;

@@ -2,9 +2,10 @@
 // for restores), an audit entry, the queue seam, and a task event that leaves on commit.
 // Authorisation is the caller's job (the GraphQL mutations check scope before calling here).
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { AuditEntry, FinalTaskStates, Restore, Task, type AvailabilityZone, type Backup, type Project, type RestoreMappings, type TaskState } from '../../db/entities/index.ts';
+import { AuditEntry, AuditEvent, FinalTaskStates, Restore, Task, type AvailabilityZone, type Backup, type Project, type RestoreMappings, type TaskState } from '../../db/entities/index.ts';
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
+import { taskOutcomeEvent } from '../audit-trail.ts';
 import { dequeueTask, enqueueTask } from './enqueue.ts';
 import { mayWrite, nodeConfigurationFor } from '../eligibility.ts';
 import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
@@ -83,6 +84,8 @@ export async function cancelTask(em: EntityManager, task: Task, actor: Actor): P
     task.finishedAt = new Date();
     const restore = await em.findOne(Restore, { task: task.id });
     if (restore) restore.state = 'CANCELLED';
+    // A queued task never reaches a data mover: its outcome is recorded here.
+    em.create(AuditEvent, taskOutcomeEvent(task, 'CANCELLED'));
     await dequeueTask(em, task);
   }
   audit(em, actor, 'task.cancel', task, { state: task.state });
