@@ -15,6 +15,12 @@ const schema = z.object({
   STRONGBOX_TOKEN_AUDIENCE: z.string().default('strongbox-api'),
   STRONGBOX_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
   STRONGBOX_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Log lines go to this file (appended) instead of stdout. */
+  STRONGBOX_LOG_FILE: z.string().optional(),
+  /** OTLP/HTTP collector (e.g. http://collector:4318): traces are exported there; unset, tracing is off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** The service name traces carry. */
+  OTEL_SERVICE_NAME: z.string().default('strongbox'),
 });
 
 export type Config = {
@@ -27,6 +33,10 @@ export type Config = {
   tokenAudience: string;
   tokenTtlSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logFile?: string;
+  /** Where traces go (OTLP over HTTP); undefined: tracing off. */
+  otlpEndpoint?: string;
+  serviceName: string;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -46,5 +56,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenAudience: e.STRONGBOX_TOKEN_AUDIENCE,
     tokenTtlSeconds: e.STRONGBOX_TOKEN_TTL_SECONDS,
     logLevel: e.STRONGBOX_LOG_LEVEL,
+    logFile: e.STRONGBOX_LOG_FILE,
+    otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: e.OTEL_SERVICE_NAME,
   };
 }

@@ -6,12 +6,14 @@ import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
 import { startServices } from './services.ts';
+import { configureLogger, logger } from './observability/logger.ts';
 
 export async function run(args: string[]) {
   // --api-only: no data mover and no scheduler here (they run in `worker` processes).
   const apiOnly = args.includes('--api-only');
   const demo = args.includes('--demo');
   const config = loadConfig();
+  configureLogger(config);
   const services = await startServices(config);
   const demoCloud = demo ? await startDemo(args, config.dataDir) : undefined;
   const setup = demoCloud ? await (await import('./demo/demo-setup.ts')).ensureDemoSetup(services, demoCloud) : undefined;
@@ -19,7 +21,7 @@ export async function run(args: string[]) {
   // In the demo, tasks of the demo cloud go to its node configuration (its proxy VM).
   const dataMover = setup ? { nodeConfiguration: (await import('./demo/demo-setup.ts')).DEMO_NODE_CONFIGURATION } : {};
   const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover });
-  process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
+  logger.info({ url: server.url }, `Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)`);
   if (demoCloud && setup) process.stdout.write((await import('./demo/banner.ts')).demoBanner(server.url, demoCloud, setup));
   const stop = async () => {
     await server.close();

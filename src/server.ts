@@ -15,6 +15,9 @@ import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
 import { limitPlugins } from './graphql/limits.ts';
 import { sharedSubscriptionResults } from './graphql/shared-subscription-results.ts';
+import { newRequestId, withRequestId } from './observability/request-context.ts';
+import { operationName, requestLogging, yogaLogger } from './observability/request-log.ts';
+import { logger } from './observability/logger.ts';
 import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -39,7 +42,9 @@ export function createApp(services: Services): App {
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services), ...limitPlugins(), sharedSubscriptionResults()],
+    // requestLogging first: the routes answered before GraphQL run under the request's ID too.
+    plugins: [requestLogging(), authRoutes(services), ...limitPlugins(), sharedSubscriptionResults()],
+    logging: yogaLogger,
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },
@@ -105,8 +110,9 @@ export async function listen(services: Services, host: string, port: number): Pr
 
   const ws = useServer(
     {
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
+      // Each operation runs under its own request ID (see onSubscribe).
+      execute: (args: any) => withRequestId(args.rootValue.requestId, () => args.rootValue.execute(args)),
+      subscribe: (args: any) => withRequestId(args.rootValue.requestId, () => args.rootValue.subscribe(args)),
       // The socket is authenticated once, here: no valid token → closed with 4403 Forbidden.
       onConnect: async (ctx) => {
         const token = connectionToken(ctx.connectionParams);
@@ -152,13 +158,15 @@ export async function listen(services: Services, host: string, port: number): Pr
         // The same validation rules as HTTP (cost, depth, aliases...).
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        const requestId = newRequestId();
+        logger.info({ requestId, operation: operationName(document, params.operationName), accountId: viewer.accountId }, 'graphql-ws operation');
         return {
           schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute, subscribe, requestId },
         };
       },
     },

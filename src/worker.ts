@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { startServices } from './services.ts';
+import { configureLogger, logger } from './observability/logger.ts';
 
 export async function run(args: string[]) {
   const { values } = parseArgs({
@@ -15,11 +16,13 @@ export async function run(args: string[]) {
     process.stderr.write('strongbox worker: --concurrency must be a whole number from 1 to 64\n');
     return 2;
   }
-  const services = await startServices(loadConfig());
+  const config = loadConfig();
+  configureLogger(config);
+  const services = await startServices(config);
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
   });
-  process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
+  logger.info({ dataMover: engine.dataMover!.name, nodeConfiguration: values['node-configuration'] }, `data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}`);
   const stop = async () => {
     await engine.stop();
     await services.close();

@@ -7,6 +7,7 @@ import { FinalTaskStates, Task, type TaskType } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
 import { Channels, taskEvent } from '../events/channels.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
+import { log, newRequestId, withRequestId } from '../observability/request-context.ts';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
 
@@ -42,7 +43,14 @@ export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'RETRY' | 'SKIPP
  * Run task `taskId` as attempt `attempt` of `maxAttempts`. Returns how it ended; 'RETRY' means
  * the queue should run it again later (the caller throws so graphile-worker backs off).
  */
-export async function runTask(
+export async function runTask(...args: Parameters<typeof runTaskNow>): ReturnType<typeof runTaskNow> {
+  const [orm, , , taskId] = args;
+  // The task runs under the request ID of the request that created it (or a new one).
+  const [row] = await orm.em.getConnection().execute(`select request_id from task where id = ?`, [taskId]);
+  return withRequestId(row?.request_id ?? newRequestId(), () => runTaskNow(...args), { taskId });
+}
+
+async function runTaskNow(
   orm: Orm,
   executors: Executors,
   publisher: Publisher,
@@ -101,13 +109,28 @@ export async function runTask(
     }
   }, CANCEL_POLL_MS);
 
+  // One log line per phase when it ends, and one when the task ends.
+  const started = performance.now();
+  let phase = { name: 'start', started };
+  const logPhase = (outcome: string, error?: string) => {
+    log().info({ taskType: task.type, phase: phase.name, outcome, durationMs: Math.round(performance.now() - phase.started), ...(error ? { error } : {}) }, 'task phase');
+  };
+  const logEnd = (outcome: RunOutcome, error?: string) => {
+    logPhase(outcome, error);
+    log().info({ taskType: task.type, outcome, attempt, durationMs: Math.round(performance.now() - started), ...(error ? { error } : {}) }, 'task');
+  };
+
   const ctx: TaskContext = {
     task,
     em: systemFork(orm),
     signal: abort.signal,
     attempt,
     dataMoverId,
-    phase: (name, bytesTotal) => then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>,
+    phase: (name, bytesTotal) => {
+      logPhase('done');
+      phase = { name, started: performance.now() };
+      return then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>;
+    },
     progress: ({ bytesDone, bytesTotal }) => void then(() => reporter.progress(bytesDone, bytesTotal)).catch(() => {}),
   };
 
@@ -115,18 +138,22 @@ export async function runTask(
     const result = await executor(ctx);
     if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
     await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
+    logEnd('SUCCEEDED');
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
     if (cancelled || error instanceof TaskCancelled) {
       await then(() => reporter.finish('CANCELLED'));
+      logEnd('CANCELLED');
       return { outcome: 'CANCELLED' };
     }
     const message = error instanceof Error ? error.message : String(error);
     if (attempt < maxAttempts) {
       await then(() => reporter.requeue(message));
+      logEnd('RETRY', message);
       return { outcome: 'RETRY', error };
     }
     await then(() => reporter.finish('FAILED', message));
+    logEnd('FAILED', message);
     return { outcome: 'FAILED', error };
   } finally {
     clearInterval(watch);

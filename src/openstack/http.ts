@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenStackError, OpenStackUnavailableError, type OpenStackService } from './errors.ts';
+import { currentRequestId, log, openStackGlobalRequestId } from '../observability/request-context.ts';
 
 export type HttpOptions = {
   /** Time allowed for one attempt until the response headers (and a JSON body) arrive. */
@@ -43,6 +44,11 @@ export function requestIdOf(headers: Headers): string | undefined {
   return headers.get('x-openstack-request-id') ?? headers.get('x-compute-request-id') ?? undefined;
 }
 
+/** A URL path with its IDs (UUIDs, long hex, numbers) replaced by `{id}`: what a call is, for logs. */
+export function pathTemplate(pathname: string): string {
+  return pathname.split('/').map((part) => (/^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|\d+)$/i.test(part) ? '{id}' : part)).join('/');
+}
+
 export class HttpClient {
   readonly timeoutMs: number;
   readonly retries: number;
@@ -79,6 +85,20 @@ export class HttpClient {
     const timeout = setTimeout(() => timer.abort(), req.timeoutMs ?? this.timeoutMs);
     const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
     const headers: Record<string, string> = { Accept: 'application/json', ...req.headers };
+    // Our request ID becomes the call's global request ID: the cloud's logs name the same work.
+    const requestId = currentRequestId();
+    if (requestId) headers['X-OpenStack-Request-ID'] ??= openStackGlobalRequestId(requestId);
+    const started = performance.now();
+    const logCall = (status: number | undefined, answered: Headers | undefined, err?: unknown) => {
+      const line = {
+        service: req.service, method: req.method, path: pathTemplate(url.pathname), status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        openstackRequestId: answered ? requestIdOf(answered) : undefined,
+        ...(err ? { error: (err as Error).message } : {}),
+      };
+      if (err || (status ?? 0) >= 400) log().warn(line, 'openstack call');
+      else log().debug(line, 'openstack call');
+    };
     let body: BodyInit | undefined;
     if (req.json !== undefined) {
       headers['Content-Type'] ??= 'application/json';
@@ -93,9 +113,11 @@ export class HttpClient {
       try {
         res = await fetch(url, { method: req.method, headers, body, signal, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
       } catch (err) {
+        logCall(undefined, undefined, err);
         if (req.signal?.aborted) throw req.signal.reason ?? err;
         throw new OpenStackUnavailableError(req.service, req.method, where, timer.signal.aborted ? 'timeout' : 'connection', err);
       }
+      logCall(res.status, res.headers);
       if (res.status >= 400) {
         const text = await res.text().catch(() => '');
         throw new OpenStackError(req.service, res.status, requestIdOf(res.headers), OpenStackError.serverMessage(text), req.method, where);
