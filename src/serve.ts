@@ -7,6 +7,7 @@ import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
 import { startServices } from './services.ts';
 import { configureLogger, logger } from './observability/logger.ts';
+import { startTracing } from './observability/tracing.ts';
 
 export async function run(args: string[]) {
   // --api-only: no data mover and no scheduler here (they run in `worker` processes).
@@ -14,6 +15,7 @@ export async function run(args: string[]) {
   const demo = args.includes('--demo');
   const config = loadConfig();
   configureLogger(config);
+  const tracing = startTracing(config);
   const services = await startServices(config);
   const demoCloud = demo ? await startDemo(args, config.dataDir) : undefined;
   const setup = demoCloud ? await (await import('./demo/demo-setup.ts')).ensureDemoSetup(services, demoCloud) : undefined;
@@ -28,6 +30,7 @@ export async function run(args: string[]) {
     await engine?.stop();
     await demoCloud?.close();
     await services.close();
+    await tracing?.shutdown();
     process.exit(0);
   };
   process.once('SIGINT', stop);

@@ -18,6 +18,7 @@ import { sharedSubscriptionResults } from './graphql/shared-subscription-results
 import { newRequestId, withRequestId } from './observability/request-context.ts';
 import { operationName, requestLogging, yogaLogger } from './observability/request-log.ts';
 import { logger } from './observability/logger.ts';
+import { graphqlTracing } from './observability/tracing.ts';
 import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -43,7 +44,7 @@ export function createApp(services: Services): App {
     landingPage: false,
     graphiql: { title: 'Strongbox' },
     // requestLogging first: the routes answered before GraphQL run under the request's ID too.
-    plugins: [requestLogging(), authRoutes(services), ...limitPlugins(), sharedSubscriptionResults()],
+    plugins: [requestLogging(), graphqlTracing(), authRoutes(services), ...limitPlugins(), sharedSubscriptionResults()],
     logging: yogaLogger,
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.

@@ -5,6 +5,7 @@ import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { startServices } from './services.ts';
 import { configureLogger, logger } from './observability/logger.ts';
+import { startTracing } from './observability/tracing.ts';
 
 export async function run(args: string[]) {
   const { values } = parseArgs({
@@ -18,6 +19,7 @@ export async function run(args: string[]) {
   }
   const config = loadConfig();
   configureLogger(config);
+  const tracing = startTracing(config);
   const services = await startServices(config);
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
@@ -26,6 +28,7 @@ export async function run(args: string[]) {
   const stop = async () => {
     await engine.stop();
     await services.close();
+    await tracing?.shutdown();
     process.exit(0);
   };
   process.once('SIGINT', stop);

@@ -8,6 +8,8 @@ import { systemFork, type Orm } from '../db/orm.ts';
 import { Channels, taskEvent } from '../events/channels.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
 import { log, newRequestId, withRequestId } from '../observability/request-context.ts';
+import { inSpan, startSpan } from '../observability/tracing.ts';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
 
@@ -47,7 +49,7 @@ export async function runTask(...args: Parameters<typeof runTaskNow>): ReturnTyp
   const [orm, , , taskId] = args;
   // The task runs under the request ID of the request that created it (or a new one).
   const [row] = await orm.em.getConnection().execute(`select request_id from task where id = ?`, [taskId]);
-  return withRequestId(row?.request_id ?? newRequestId(), () => runTaskNow(...args), { taskId });
+  return withRequestId(row?.request_id ?? newRequestId(), () => inSpan('task', { 'strongbox.task_id': taskId }, () => runTaskNow(...args)), { taskId });
 }
 
 async function runTaskNow(
@@ -110,13 +112,17 @@ async function runTaskNow(
   }, CANCEL_POLL_MS);
 
   // One log line per phase when it ends, and one when the task ends.
+  // Phase spans are children of the task's span, beside the OpenStack calls made meanwhile.
+  trace.getActiveSpan()?.updateName(`task ${task.type}`).setAttributes({ 'strongbox.task_type': task.type, 'strongbox.attempt': attempt });
   const started = performance.now();
-  let phase = { name: 'start', started };
+  let phase: { name: string; started: number; span: Span } = { name: 'start', started, span: startSpan('task.phase start') };
   const logPhase = (outcome: string, error?: string) => {
+    phase.span.setAttribute('strongbox.outcome', outcome).end();
     log().info({ taskType: task.type, phase: phase.name, outcome, durationMs: Math.round(performance.now() - phase.started), ...(error ? { error } : {}) }, 'task phase');
   };
   const logEnd = (outcome: RunOutcome, error?: string) => {
     logPhase(outcome, error);
+    if (outcome === 'FAILED' || outcome === 'RETRY') trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR, message: error });
     log().info({ taskType: task.type, outcome, attempt, durationMs: Math.round(performance.now() - started), ...(error ? { error } : {}) }, 'task');
   };
 
@@ -128,7 +134,7 @@ async function runTaskNow(
     dataMoverId,
     phase: (name, bytesTotal) => {
       logPhase('done');
-      phase = { name, started: performance.now() };
+      phase = { name, started: performance.now(), span: startSpan(`task.phase ${name}`) };
       return then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>;
     },
     progress: ({ bytesDone, bytesTotal }) => void then(() => reporter.progress(bytesDone, bytesTotal)).catch(() => {}),

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenStackError, OpenStackUnavailableError, type OpenStackService } from './errors.ts';
 import { currentRequestId, log, openStackGlobalRequestId } from '../observability/request-context.ts';
+import { inSpan } from '../observability/tracing.ts';
 
 export type HttpOptions = {
   /** Time allowed for one attempt until the response headers (and a JSON body) arrive. */
@@ -65,7 +66,7 @@ export class HttpClient {
     const attempts = retryable ? this.retries + 1 : 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#once(req);
+        return await this.#traced(req);
       } catch (err) {
         const transient = err instanceof OpenStackUnavailableError
           || (err instanceof OpenStackError && err.status >= 500);
@@ -76,6 +77,21 @@ export class HttpClient {
         });
       }
     }
+  }
+
+  /** One attempt in a span: service, method, path template, status, the cloud's request ID. */
+  #traced(req: HttpRequest): Promise<HttpResponse> {
+    const path = pathTemplate(new URL(req.url).pathname);
+    return inSpan(`openstack ${req.service} ${req.method}`, { 'openstack.service': req.service, 'http.request.method': req.method, 'url.path': path }, async (span) => {
+      try {
+        const res = await this.#once(req);
+        span.setAttributes({ 'http.response.status_code': res.status, 'openstack.request_id': requestIdOf(res.headers) ?? '' });
+        return res;
+      } catch (e) {
+        if (e instanceof OpenStackError) span.setAttributes({ 'http.response.status_code': e.status, 'openstack.request_id': e.requestId ?? '' });
+        throw e;
+      }
+    });
   }
 
   async #once(req: HttpRequest): Promise<HttpResponse> {
