@@ -6,7 +6,7 @@ import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
 import { startServices } from './services.ts';
-import { configureLogger, logger } from './observability/logger.ts';
+import { configureLogger } from './observability/logger.ts';
 import { startTracing } from './observability/tracing.ts';
 
 export async function run(args: string[]) {
@@ -23,7 +23,7 @@ export async function run(args: string[]) {
   // In the demo, tasks of the demo cloud go to its node configuration (its proxy VM).
   const dataMover = setup ? { nodeConfiguration: (await import('./demo/demo-setup.ts')).DEMO_NODE_CONFIGURATION } : {};
   const engine = apiOnly ? undefined : await startEngine(services, { scheduler: true, dataMover });
-  logger.info({ url: server.url }, `Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)`);
+  process.stdout.write(`Strongbox API at ${server.url} (GraphiQL in a browser, graphql-ws on the same path)\n`);
   if (demoCloud && setup) process.stdout.write((await import('./demo/banner.ts')).demoBanner(server.url, demoCloud, setup));
   const stop = async () => {
     await server.close();

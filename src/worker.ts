@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { startEngine } from './engine/engine.ts';
 import { startServices } from './services.ts';
-import { configureLogger, logger } from './observability/logger.ts';
+import { configureLogger } from './observability/logger.ts';
 import { startTracing } from './observability/tracing.ts';
 
 export async function run(args: string[]) {
@@ -24,7 +24,7 @@ export async function run(args: string[]) {
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
   });
-  logger.info({ dataMover: engine.dataMover!.name, nodeConfiguration: values['node-configuration'] }, `data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}`);
+  process.stdout.write(`data mover ${engine.dataMover!.name} running${values['node-configuration'] ? ` for ${values['node-configuration']}` : ''}\n`);
   const stop = async () => {
     await engine.stop();
     await services.close();
