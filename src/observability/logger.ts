@@ -36,6 +36,8 @@ export function createLogger(env: NodeJS.ProcessEnv = process.env, stream: pino.
   return pino({
     level: levelFromEnv(env),
     base: { pid: process.pid },
+    formatters: { level: (label) => ({ level: label }) },
+    timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: redactPaths, censor: '[redacted]' },
     serializers: { err: pino.stdSerializers.err },
   }, stream);
