@@ -94,6 +94,15 @@ export const settings = {
   STRONGBOX_TOKEN_AUDIENCE: setting(text(), { description: 'Audience (`aud`) of the service\'s JWTs.', default: 'strongbox-api' }),
   STRONGBOX_TOKEN_TTL_SECONDS: setting(integer(30, 86400), { description: 'Lifetime of an access token, in seconds.', default: '900' }),
   STRONGBOX_LOG_LEVEL: setting(oneOf(['debug', 'info', 'warn', 'error']), { description: 'Least severe log level written.', default: 'info' }),
+  STRONGBOX_LOG_FILE: setting(text('a file path'), {
+    description: 'Append JSON log lines to this file instead of stdout (read from the environment when the process starts).',
+    shownDefault: 'stdout',
+  }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: setting(check((s) => /^https?:\/\/[^\s]+$/.test(s), 'an http:// or https:// URL'), {
+    description: 'OpenTelemetry collector: spans are exported over OTLP/HTTP to `<url>/v1/traces`. Unset: tracing is off (no-op tracer).',
+    shownDefault: 'none (off)',
+  }),
+  OTEL_SERVICE_NAME: setting(text(), { description: '`service.name` of exported spans.', default: 'strongbox' }),
   STRONGBOX_PROXY_SERVER_ID: setting(text('a Nova server ID'), {
     description: 'Proxy VM of disk-attachment backups when neither the data mover\'s nor the cloud\'s node configuration names one.',
     shownDefault: 'none',
@@ -137,6 +146,9 @@ export type Config = {
   metricsToken?: string;
   workerMetricsPort?: number;
   rateLimits: RateLimits;
+  logFile?: string;
+  otlpEndpoint?: string;
+  serviceName: string;
 };
 
 export type RateLimits = Record<'ADMIN' | 'OPERATOR' | 'BILLING' | 'TENANT' | 'ANONYMOUS', Bucket>;
@@ -188,6 +200,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceSeconds: v.STRONGBOX_SHUTDOWN_GRACE_SECONDS,
     metricsToken: v.STRONGBOX_METRICS_TOKEN,
     workerMetricsPort: v.STRONGBOX_WORKER_METRICS_PORT,
+    logFile: v.STRONGBOX_LOG_FILE,
+    otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: v.OTEL_SERVICE_NAME,
     rateLimits: {
       ADMIN: v.STRONGBOX_RATE_LIMIT_ADMIN,
       OPERATOR: v.STRONGBOX_RATE_LIMIT_OPERATOR,

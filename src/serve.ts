@@ -7,12 +7,16 @@ import { startEngine } from './engine/engine.ts';
 import { listen } from './server.ts';
 import { startServices } from './services.ts';
 import { onShutdownSignal, type ShutdownStep } from './shutdown.ts';
+import { configureLogger } from './observability/logger.ts';
+import { startTracing } from './observability/tracing.ts';
 
 export async function run(args: string[]) {
   // --api-only: no data mover and no scheduler here (they run in `worker` processes).
   const apiOnly = args.includes('--api-only');
   const demo = args.includes('--demo');
   const config = loadConfig();
+  configureLogger(config);
+  const tracing = startTracing(config);
   const services = await startServices(config);
   const demoCloud = demo ? await startDemo(args, config.dataDir) : undefined;
   const setup = demoCloud ? await (await import('./demo/demo-setup.ts')).ensureDemoSetup(services, demoCloud) : undefined;
@@ -28,6 +32,7 @@ export async function run(args: string[]) {
     ['API and data mover stopped', () => Promise.all([server.close(graceMs), engine?.stop(graceMs)])],
     ...(demoCloud ? [['demo cloud stopped', () => demoCloud.close()] as ShutdownStep] : []),
     ['database closed', () => services.close()],
+    ['traces flushed', async () => tracing?.shutdown()],
   ]);
   await new Promise(() => {});
 }

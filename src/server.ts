@@ -20,6 +20,10 @@ import { RateLimiter, rateLimited } from './graphql/rate-limit.ts';
 import { auditPlugin } from './graphql/audit-plugin.ts';
 import { auditCsvEndpoint } from './http/audit-csv.ts';
 import { sharedSubscriptionResults } from './graphql/shared-subscription-results.ts';
+import { newRequestId, withRequestId } from './observability/request-context.ts';
+import { operationName, requestLogging, yogaLogger } from './observability/request-log.ts';
+import { logger } from './observability/logger.ts';
+import { graphqlTracing } from './observability/tracing.ts';
 import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -52,7 +56,9 @@ export function createApp(services: Services, limiter = new RateLimiter(services
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Strongbox' },
-    plugins: [authRoutes(services), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults(), auditPlugin()],
+    // requestLogging first: the routes answered before GraphQL run under the request's ID too.
+    plugins: [requestLogging(), graphqlTracing(), authRoutes(services), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults(), auditPlugin()],
+    logging: yogaLogger,
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.
     parserAndValidationCache: { validationCache: false },
@@ -139,8 +145,9 @@ export async function listen(services: Services, host: string, port: number): Pr
 
   const ws = useServer(
     {
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
+      // Each operation runs under its own request ID (see onSubscribe).
+      execute: (args: any) => withRequestId(args.rootValue.requestId, () => args.rootValue.execute(args)),
+      subscribe: (args: any) => withRequestId(args.rootValue.requestId, () => args.rootValue.subscribe(args)),
       // The socket is authenticated once, here: no valid token → closed with 4403 Forbidden.
       onConnect: async (ctx) => {
         const token = connectionToken(ctx.connectionParams);
@@ -188,13 +195,15 @@ export async function listen(services: Services, host: string, port: number): Pr
         // The same validation rules as HTTP (cost, depth, aliases...).
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        const requestId = newRequestId();
+        logger.info({ requestId, operation: operationName(document, params.operationName), accountId: viewer.accountId }, 'graphql-ws operation');
         return {
           schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute, subscribe, requestId },
         };
       },
     },

@@ -8,6 +8,7 @@ import { TokenService } from './auth/tokens.ts';
 import { PgPubSub } from './events/pubsub.ts';
 import type { UsageRecorder } from './engine/usage.ts';
 import { usageLedger } from '../billing/ledger.ts';
+import { logger } from './observability/logger.ts';
 
 export type Services = {
   config: Config;
@@ -32,7 +33,7 @@ export function buildServices(config: Config, databaseUrl: string, orm: Orm, onC
     ttlSeconds: config.tokenTtlSeconds,
   });
   const pubsub = new PgPubSub(databaseUrl, {
-    onError: (e) => process.stderr.write(`pub/sub: ${e.message}\n`),
+    onError: (e) => logger.error({ component: 'pubsub', error: e.message }, 'pub/sub error'),
   });
   const close = async () => {
     await pubsub.close();

@@ -4,14 +4,15 @@
 // embedded PostgreSQL is stopped cleanly, last) — and the process exits 0. A step that fails is
 // logged and the next one still runs. If the whole takes longer than the grace period plus
 // HARD_EXIT_MARGIN_MS, or a second signal comes, the process exits 1 at once.
+import { logger } from './observability/logger.ts';
 import type { Services } from './services.ts';
 
 /** Beyond the grace period, what the last steps (hand-back, database close) may take. */
 export const HARD_EXIT_MARGIN_MS = 15_000;
 
-/** One line on stderr about the process's life cycle (start, shutdown steps). */
+/** One log line about the process's life cycle (shutdown steps). */
 export function lifecycleLog(message: string): void {
-  process.stderr.write(`[lifecycle] ${message}\n`);
+  logger.info({ component: 'lifecycle' }, message);
 }
 
 export type ShutdownStep = [name: string, run: () => Promise<unknown>];

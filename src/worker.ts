@@ -6,6 +6,8 @@ import { startEngine } from './engine/engine.ts';
 import { listenHealth } from './http/health.ts';
 import { startServices } from './services.ts';
 import { onShutdownSignal } from './shutdown.ts';
+import { configureLogger } from './observability/logger.ts';
+import { startTracing } from './observability/tracing.ts';
 
 export async function run(args: string[]) {
   const { values } = parseArgs({
@@ -18,6 +20,8 @@ export async function run(args: string[]) {
     return 2;
   }
   const config = loadConfig();
+  configureLogger(config);
+  const tracing = startTracing(config);
   const services = await startServices(config);
   const engine = await startEngine(services, {
     dataMover: { nodeConfiguration: values['node-configuration'], concurrency },
@@ -31,6 +35,7 @@ export async function run(args: string[]) {
     ['data mover stopped', () => engine.stop(graceMs)],
     ['health listener closed', async () => health?.close()],
     ['database closed', () => services.close()],
+    ['traces flushed', async () => tracing?.shutdown()],
   ]);
   await new Promise(() => {});
 }

@@ -15,6 +15,7 @@ import { installQueue, JOB_SCHEMA, jobIdentifier, quietLogger, type TaskJobPaylo
 import { runTask, type Executors } from './task-runner.ts';
 import { lifecycleLog } from '../shutdown.ts';
 import type { Publisher } from './tasks/progress.ts';
+import { logger } from '../observability/logger.ts';
 
 export const HEARTBEAT_MS = 5_000;
 /** How long `stop()` lets running tasks finish by default before handing them back. */
@@ -71,7 +72,7 @@ export async function startDataMover(opts: DataMoverOptions): Promise<RunningDat
 
   const pgPool = new pg.Pool({ connectionString: opts.databaseUrl, max: concurrency + 2 });
   // An idle client's error (database restart) must not crash the process; the pool reconnects.
-  const lost = (e: Error) => process.stderr.write(`[data mover] database connection lost: ${e.message}\n`);
+  const lost = (e: Error) => logger.warn({ component: 'data mover', error: e.message }, 'database connection lost');
   pgPool.on('error', lost);
   pgPool.on('connect', (client) => client.on('error', lost));
   await installQueue(pgPool);

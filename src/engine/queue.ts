@@ -7,6 +7,7 @@ import { Logger, runMigrations } from 'graphile-worker';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import type { Task, TaskType } from '../db/entities/index.ts';
+import { logger } from '../observability/logger.ts';
 
 export const JOB_SCHEMA = 'graphile_worker';
 
@@ -40,5 +41,6 @@ export async function removeTaskJob(em: EntityManager, taskId: string): Promise<
 
 /** graphile-worker's own chatter stays out of the service's output; errors still show. */
 export const quietLogger = new Logger(() => (level, message) => {
-  if (level === 'error' || (level === 'warning' && !/already running|No tasks|data mover is shutting down/.test(message))) process.stderr.write(`[queue] ${message}\n`);
+  if (level === 'error') logger.error({ component: 'queue' }, message);
+  else if (level === 'warning' && !/already running|No tasks|data mover is shutting down/.test(message)) logger.warn({ component: 'queue' }, message);
 });

@@ -10,6 +10,9 @@ import { Channels, taskEvent } from '../events/channels.ts';
 import { taskOutcomeEvent, writeAuditEvents } from './audit-trail.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
 import { tasksFinished } from '../observability/metrics.ts';
+import { log, newRequestId, withRequestId } from '../observability/request-context.ts';
+import { inSpan, startSpan } from '../observability/tracing.ts';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
 
@@ -50,7 +53,14 @@ export const HANDED_BACK_NOTE = 'interrupted by a data mover shutdown; resumes o
  * 'HANDED_BACK' means `shutdown` interrupted it: it is QUEUED again and this attempt does not
  * count (the caller gives the job back to the queue).
  */
-export async function runTask(
+export async function runTask(...args: Parameters<typeof runTaskNow>): ReturnType<typeof runTaskNow> {
+  const [orm, , , taskId] = args;
+  // The task runs under the request ID of the request that created it (or a new one).
+  const [row] = await orm.em.getConnection().execute(`select request_id from task where id = ?`, [taskId]);
+  return withRequestId(row?.request_id ?? newRequestId(), () => inSpan('task', { 'strongbox.task_id': taskId }, () => runTaskNow(...args)), { taskId });
+}
+
+async function runTaskNow(
   orm: Orm,
   executors: Executors,
   publisher: Publisher,
@@ -115,39 +125,63 @@ export async function runTask(
     }
   }, CANCEL_POLL_MS);
 
+  // One log line per phase when it ends, and one when the task ends.
+  // Phase spans are children of the task's span, beside the OpenStack calls made meanwhile.
+  trace.getActiveSpan()?.updateName(`task ${task.type}`).setAttributes({ 'strongbox.task_type': task.type, 'strongbox.attempt': attempt });
+  const started = performance.now();
+  let phase: { name: string; started: number; span: Span } = { name: 'start', started, span: startSpan('task.phase start') };
+  const logPhase = (outcome: string, error?: string) => {
+    phase.span.setAttribute('strongbox.outcome', outcome).end();
+    log().info({ taskType: task.type, phase: phase.name, outcome, durationMs: Math.round(performance.now() - phase.started), ...(error ? { error } : {}) }, 'task phase');
+  };
+  const logEnd = (outcome: RunOutcome, error?: string) => {
+    logPhase(outcome, error);
+    if (outcome === 'FAILED' || outcome === 'RETRY') trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR, message: error });
+    log().info({ taskType: task.type, outcome, attempt, durationMs: Math.round(performance.now() - started), ...(error ? { error } : {}) }, 'task');
+  };
+
   const ctx: TaskContext = {
     task,
     em: systemFork(orm),
     signal: abort.signal,
     attempt,
     dataMoverId,
-    phase: (name, bytesTotal) => then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>,
+    phase: (name, bytesTotal) => {
+      logPhase('done');
+      phase = { name, started: performance.now(), span: startSpan(`task.phase ${name}`) };
+      return then(() => reporter.setPhase(name, bytesTotal)) as Promise<void>;
+    },
     progress: ({ bytesDone, bytesTotal }) => void then(() => reporter.progress(bytesDone, bytesTotal)).catch(() => {}),
   };
 
   try {
     const result = await executor(ctx);
     if (result?.backupId) await em.nativeUpdate(Task, { id: taskId }, { backup: result.backupId });
-    await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
+    logEnd('SUCCEEDED');
     await recordOutcome('SUCCEEDED');
+    await then(() => reporter.finish('SUCCEEDED', undefined, { complete: true }));
     return { outcome: 'SUCCEEDED' };
   } catch (error) {
     if (cancelled || error instanceof TaskCancelled) {
-      await then(() => reporter.finish('CANCELLED'));
+      logEnd('CANCELLED');
       await recordOutcome('CANCELLED');
+      await then(() => reporter.finish('CANCELLED'));
       return { outcome: 'CANCELLED' };
     }
     if (shutdown?.aborted) {
       await then(() => reporter.requeue(HANDED_BACK_NOTE));
+      logEnd('HANDED_BACK');
       return { outcome: 'HANDED_BACK', error };
     }
     const message = error instanceof Error ? error.message : String(error);
     if (attempt < maxAttempts) {
       await then(() => reporter.requeue(message));
+      logEnd('RETRY', message);
       return { outcome: 'RETRY', error };
     }
-    await then(() => reporter.finish('FAILED', message));
+    logEnd('FAILED', message);
     await recordOutcome('FAILED', message);
+    await then(() => reporter.finish('FAILED', message));
     return { outcome: 'FAILED', error };
   } finally {
     clearInterval(watch);

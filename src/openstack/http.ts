@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenStackError, OpenStackUnavailableError, type OpenStackService } from './errors.ts';
 import { openstackApiErrors } from '../observability/metrics.ts';
+import { currentRequestId, log, openStackGlobalRequestId } from '../observability/request-context.ts';
+import { inSpan } from '../observability/tracing.ts';
 
 export type HttpOptions = {
   /** Time allowed for one attempt until the response headers (and a JSON body) arrive. */
@@ -56,6 +58,11 @@ function countError(service: OpenStackService, err: unknown) {
   openstackApiErrors.inc({ service, kind });
 }
 
+/** A URL path with its IDs (UUIDs, long hex, numbers) replaced by `{id}`: what a call is, for logs. */
+export function pathTemplate(pathname: string): string {
+  return pathname.split('/').map((part) => (/^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|\d+)$/i.test(part) ? '{id}' : part)).join('/');
+}
+
 export class HttpClient {
   readonly timeoutMs: number;
   readonly retries: number;
@@ -72,7 +79,7 @@ export class HttpClient {
     const attempts = retryable ? this.retries + 1 : 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#once(req);
+        return await this.#traced(req);
       } catch (err) {
         countError(req.service, err);
         const transient = err instanceof OpenStackUnavailableError
@@ -86,6 +93,21 @@ export class HttpClient {
     }
   }
 
+  /** One attempt in a span: service, method, path template, status, the cloud's request ID. */
+  #traced(req: HttpRequest): Promise<HttpResponse> {
+    const path = pathTemplate(new URL(req.url).pathname);
+    return inSpan(`openstack ${req.service} ${req.method}`, { 'openstack.service': req.service, 'http.request.method': req.method, 'url.path': path }, async (span) => {
+      try {
+        const res = await this.#once(req);
+        span.setAttributes({ 'http.response.status_code': res.status, 'openstack.request_id': requestIdOf(res.headers) ?? '' });
+        return res;
+      } catch (e) {
+        if (e instanceof OpenStackError) span.setAttributes({ 'http.response.status_code': e.status, 'openstack.request_id': e.requestId ?? '' });
+        throw e;
+      }
+    });
+  }
+
   async #once(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
     const where = url.pathname + url.search;
@@ -93,6 +115,20 @@ export class HttpClient {
     const timeout = setTimeout(() => timer.abort(), req.timeoutMs ?? this.timeoutMs);
     const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
     const headers: Record<string, string> = { Accept: 'application/json', ...req.headers };
+    // Our request ID becomes the call's global request ID: the cloud's logs name the same work.
+    const requestId = currentRequestId();
+    if (requestId) headers['X-OpenStack-Request-ID'] ??= openStackGlobalRequestId(requestId);
+    const started = performance.now();
+    const logCall = (status: number | undefined, answered: Headers | undefined, err?: unknown) => {
+      const line = {
+        service: req.service, method: req.method, path: pathTemplate(url.pathname), status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        openstackRequestId: answered ? requestIdOf(answered) : undefined,
+        ...(err ? { error: (err as Error).message } : {}),
+      };
+      if (err || (status ?? 0) >= 400) log().warn(line, 'openstack call');
+      else log().debug(line, 'openstack call');
+    };
     let body: BodyInit | undefined;
     if (req.json !== undefined) {
       headers['Content-Type'] ??= 'application/json';
@@ -107,9 +143,11 @@ export class HttpClient {
       try {
         res = await fetch(url, { method: req.method, headers, body, signal, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
       } catch (err) {
+        logCall(undefined, undefined, err);
         if (req.signal?.aborted) throw req.signal.reason ?? err;
         throw new OpenStackUnavailableError(req.service, req.method, where, timer.signal.aborted ? 'timeout' : 'connection', err);
       }
+      logCall(res.status, res.headers);
       if (res.status >= 400) {
         const text = await res.text().catch(() => '');
         throw new OpenStackError(req.service, res.status, requestIdOf(res.headers), OpenStackError.serverMessage(text), req.method, where);

@@ -10,6 +10,7 @@ import * as G from '../generated/graphql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { op, sql } from '../helpers/ops.ts';
 import { gid, seeder } from '../helpers/seed.ts';
+import { registerTestSecrets } from '../helpers/secret-registry.ts';
 
 const SECRETS = {
   cloudPassword: 'cloud-pw-7f3a9c1e',
@@ -20,6 +21,7 @@ const SECRETS = {
   s3Secret: 's3-secret-e4d5c6b7a8',
   swiftPassword: 'swift-pw-91a2b3c4',
 };
+registerTestSecrets(...Object.values(SECRETS), SECRETS.cloudPassword + '-v2');
 
 /** `{ f1 f2 … }` with every leaf field of `type` that takes no arguments. */
 function leaves(typeName: string): string {

@@ -11,6 +11,7 @@ import { systemFork } from '../../src/db/orm.ts';
 import { createApp, type App } from '../../src/server.ts';
 import { startServicesOn, type Services } from '../../src/services.ts';
 import { createTestDatabase } from './database.ts';
+import { registerTestSecrets } from './secret-registry.ts';
 
 export type GqlResult<T = any> = { data?: T; errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[]; extensions?: Record<string, unknown> };
 
@@ -30,7 +31,9 @@ export type TestApp = {
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'strongbox-test-data-'));
-  const config = loadConfig({ STRONGBOX_DATA_DIR: dataDir, STRONGBOX_MASTER_KEY: randomBytes(32).toString('base64'), ...env });
+  const masterKey = randomBytes(32).toString('base64');
+  registerTestSecrets(masterKey);
+  const config = loadConfig({ STRONGBOX_DATA_DIR: dataDir, STRONGBOX_MASTER_KEY: masterKey, ...env });
   const services = await startServicesOn(config, db.url);
   const app = createApp(services);
   const responses: string[] = [];
@@ -52,13 +55,16 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     async login(role, projectIds) {
       const em = systemFork(services.orm);
       const creds = await createServiceAccount(em, { name: `${role.toLowerCase()}-${++accounts}-${randomBytes(3).toString('hex')}`, role, projectIds });
+      registerTestSecrets(creds.clientSecret);
       const res = await fetch('/oauth/token', {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: 'client_credentials', client_id: creds.clientId, client_secret: creds.clientSecret }),
       });
       if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${await res.text()}`);
-      return (await res.json()).access_token;
+      const token = (await res.json()).access_token;
+      registerTestSecrets(token);
+      return token;
     },
     async gql(token, query, variables) {
       const res = await fetch('/graphql', {

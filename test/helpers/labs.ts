@@ -5,6 +5,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { registerTestSecrets } from './secret-registry.ts';
 
 const run = promisify(execFile);
 const LABS = fileURLToPath(new URL('../labs/', import.meta.url));
@@ -37,7 +38,9 @@ export async function labCommand(name: LabName, command = 'ensure'): Promise<Rec
     timeout: 15 * 60_000,
     maxBuffer: 16 * 1024 * 1024,
   });
-  return parseLabOutput(stdout);
+  const env = parseLabOutput(stdout);
+  registerTestSecrets(...Object.entries(env).filter(([k]) => /PASSWORD|SECRET|TOKEN|_KEY$|KEYRING/.test(k)).map(([, v]) => v));
+  return env;
 }
 
 /** `ensure` once per test process. */

@@ -7,6 +7,9 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import * as E from '../../src/db/entities/index.ts';
 import type { SecretBox } from '../../src/db/secrets.ts';
+import { registerTestSecrets } from './secret-registry.ts';
+
+const registered = (secret: string) => (registerTestSecrets(secret), secret);
 
 export type TenantRows = {
   project: E.Project;
@@ -72,7 +75,7 @@ export async function seedTenants(em: EntityManager, secrets: SecretBox): Promis
     const project = em.create(E.Project, { cloud, externalId: `${name}-os-project`, name: `${name}-project` });
     const zone = em.create(E.AvailabilityZone, { cloud, name: `${name}-zone`, visibility: 'CHOSEN_PROJECTS' });
     zone.projects.add(project);
-    const destination = em.create(E.BackupDestination, { name: `${name}-destination`, kind: 'S3', url: `s3://${name}-bucket/prefix`, visibility: 'CHOSEN_PROJECTS', credentials: secrets.seal(`${name}-s3-secret`) });
+    const destination = em.create(E.BackupDestination, { name: `${name}-destination`, kind: 'S3', url: `s3://${name}-bucket/prefix`, visibility: 'CHOSEN_PROJECTS', credentials: secrets.seal(registered(`${name}-s3-secret`)) });
     destination.projects.add(project);
     const policy = em.create(E.Policy, { name: `${name}-policy`, destination, visibility: 'CHOSEN_PROJECTS' });
     policy.projects.add(project);

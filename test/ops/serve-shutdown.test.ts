@@ -65,7 +65,7 @@ it('on SIGTERM, serve closes graphql-ws subscriptions with 1001, ends SSE stream
   await wsEnded;
   expect(closeCode).toBe(1001);
   await sseEnded; // resolves: the stream ended (a dropped connection would reject)
-  expect(serve.stderr()).toMatch(/SIGTERM: shutting down/);
-  expect(serve.stderr()).toMatch(/shutdown complete/);
+  expect(serve.stdout()).toMatch(/SIGTERM: shutting down/);
+  expect(serve.stdout()).toMatch(/shutdown complete/);
   await client.dispose();
 });

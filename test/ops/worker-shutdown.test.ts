@@ -72,8 +72,8 @@ it('SIGTERM during a running backup: the worker exits 0, another worker resumes 
   a.child.kill('SIGTERM');
   // 0 is a clean shutdown; the bounded hard exit would be 1.
   expect(await a.exited).toEqual({ code: 0, signal: null });
-  expect(a.stderr()).toMatch(/handing back 1 running task/);
-  expect(a.stderr()).toMatch(/shutdown complete/);
+  expect(a.stdout()).toMatch(/handing back 1 running task/);
+  expect(a.stdout()).toMatch(/shutdown complete/);
   expect((await systemFork(w.orm).findOneOrFail(DataMover, { name: moverA })).stoppedAt).toBeInstanceOf(Date);
   const handedBack = await reload();
   expect([handedBack.state, handedBack.error]).toEqual(['QUEUED', HANDED_BACK_NOTE]);

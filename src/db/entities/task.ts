@@ -51,6 +51,8 @@ export class Task extends BaseEntity {
   result?: Record<string, unknown>;
   /** Set on tasks the scheduler creates: policy, instance and planned time, unique. */
   scheduleKey?: string;
+  /** The request that created it (or the scheduler's own ID): its logs and OpenStack calls carry it. */
+  requestId?: string;
 }
 
 export const TaskSchema = new EntitySchema<Task, BaseEntity>({
@@ -85,5 +87,6 @@ export const TaskSchema = new EntitySchema<Task, BaseEntity>({
     error: { type: 'text', nullable: true },
     result: { type: 'json', nullable: true },
     scheduleKey: { type: 'string', length: 255, nullable: true, unique: true },
+    requestId: { type: 'string', length: 128, nullable: true },
   },
 });

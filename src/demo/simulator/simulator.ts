@@ -16,6 +16,7 @@ import { hex32, nowIso, SimState, type SimBdm, type SimPort, type SimServer, typ
 import { networkRoutes } from './network.ts';
 import type { CatalogEntry, Version } from './shapes.ts';
 import { volumeRoutes } from './volume.ts';
+import { logger } from '../../observability/logger.ts';
 
 export type SimulatorOptions = {
   /** Folder for volume, snapshot and image files. */
@@ -98,7 +99,7 @@ export class Simulator {
   later(fn: () => void | Promise<void>, delayMs = this.delayMs): void {
     const t = setTimeout(() => {
       this.#timers.delete(t);
-      const p = Promise.resolve().then(fn).catch((err) => process.stderr.write(`simulator: async step failed: ${err}\n`));
+      const p = Promise.resolve().then(fn).catch((err) => logger.error({ component: 'simulator', err }, 'simulator: async step failed'));
       this.#pending.add(p);
       void p.finally(() => this.#pending.delete(p));
     }, delayMs);
@@ -316,7 +317,7 @@ export class Simulator {
       throw novaError(404, 'The resource could not be found.');
     } catch (err) {
       if (err instanceof SimError) return this.#send(res, { status: err.status, json: typeof err.body === 'string' ? undefined : err.body, text: typeof err.body === 'string' ? err.body : undefined }, requestId, service);
-      process.stderr.write(`simulator: ${(err as Error).stack}\n`);
+      logger.error({ component: 'simulator', err }, 'simulator: unexpected error');
       return this.#send(res, { status: 500, json: { computeFault: { code: 500, message: 'internal simulator error' } } }, requestId, service);
     }
   }

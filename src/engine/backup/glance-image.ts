@@ -18,6 +18,7 @@ import { Backup, BackupDisk } from '../../db/entities/index.ts';
 import { OpenStackError, waitForStatus, type GlanceImage, type ServiceClients, type WaitOptions } from '../../openstack/index.ts';
 import type { DiskInput, Repository } from '../repository/index.ts';
 import { StreamDiskSource } from '../repository/stream-source.ts';
+import { log } from '../../observability/request-context.ts';
 
 export class GlanceImageError extends Error {}
 
@@ -227,7 +228,7 @@ export async function deleteImageQuietly(os: ServiceClients, id: string): Promis
   try {
     await os.glance.deleteImage(id);
   } catch (e) {
-    if (!(e instanceof OpenStackError && e.notFound)) process.stderr.write(`[glance] could not delete image ${id}: ${(e as Error).message}\n`);
+    if (!(e instanceof OpenStackError && e.notFound)) log().warn({ imageId: id, error: (e as Error).message }, 'could not delete image');
   }
 }
 

@@ -24,6 +24,7 @@ import { proxyFor } from './backup-executor.ts';
 import { openDestinationRepository } from './destination-repository.ts';
 import { deleteImageQuietly, imageLocation, imageUsable, uploadImageFromBackup } from './glance-image.ts';
 import { recordRestore } from '../../observability/metrics.ts';
+import { log } from '../../observability/request-context.ts';
 
 export type RestoreExecutorDeps = {
   secrets: SecretBox;
@@ -146,7 +147,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
         if (serverId) await deleteServer(target, serverId, wait);
         if (imageId) await deleteImageQuietly(target, imageId);
         const errors = await proxy.cleanup();
-        for (const e of errors) process.stderr.write(`[restore ${task.id}] cleanup: ${e.message}\n`);
+        for (const e of errors) log().warn({ error: e.message }, 'restore cleanup failed');
         await em.nativeUpdate(Restore, { id: restore.id }, { state: ctx.signal.aborted ? 'CANCELLED' : 'FAILED' });
       }
     }
@@ -240,6 +241,6 @@ async function deleteServer(os: ServiceClients, id: string, wait: Omit<WaitOptio
     await os.nova.deleteServer(id);
     await os.nova.waitForServerGone(id, wait);
   } catch (e) {
-    if (!(e instanceof OpenStackError && e.notFound)) process.stderr.write(`[restore] could not delete server ${id}: ${(e as Error).message}\n`);
+    if (!(e instanceof OpenStackError && e.notFound)) log().warn({ serverId: id, error: (e as Error).message }, 'could not delete server');
   }
 }

@@ -20,6 +20,7 @@ import { instancesOfPolicy } from './assignment.ts';
 import { plannedRuns } from './schedule.ts';
 import { spreadStarts } from './spread.ts';
 import { hasRetentionRule } from '../retention.ts';
+import { logger } from '../../observability/logger.ts';
 
 const LEADER_LOCK = `hashtext('strongbox.scheduler')`;
 /** A data mover silent for this long is gone; its jobs go back to the queue. */
@@ -92,7 +93,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<RunningSch
     try {
       await tick();
     } catch (e) {
-      process.stderr.write(`[scheduler] tick failed: ${(e as Error).message}\n`);
+      logger.error({ component: 'scheduler', err: e }, 'scheduler tick failed');
     }
     if (!stopped) timer = setTimeout(loop, opts.tickMs ?? 15_000);
   };

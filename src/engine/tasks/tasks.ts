@@ -9,6 +9,7 @@ import { taskOutcomeEvent } from '../audit-trail.ts';
 import { dequeueTask, enqueueTask } from './enqueue.ts';
 import { mayWrite, nodeConfigurationFor } from '../eligibility.ts';
 import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
+import { currentRequestId, newRequestId } from '../../observability/request-context.ts';
 
 /** Who asks (for the audit log); null for the scheduler and other system jobs. */
 export type Actor = { accountId: string; name: string } | null;
@@ -58,7 +59,8 @@ export async function createTask(em: EntityManager, { quotaBytes: givenBytes, ..
     }
     input = { ...input, params: { ...input.params, quotaBytes: bytes.toString() } };
   }
-  const task = em.create(Task, { ...input });
+  // The creating request's ID follows the task to its data mover; the scheduler's tasks get their own.
+  const task = em.create(Task, { ...input, requestId: currentRequestId() ?? newRequestId() });
   if (restore) em.create(Restore, { ...restore, task, state: 'QUEUED' });
   audit(em, actor, `task.${input.type.toLowerCase()}.start`, task, { params: input.params ?? {} });
   await em.flush();

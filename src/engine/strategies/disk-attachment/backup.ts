@@ -22,6 +22,7 @@ import { ProxyDisks } from './proxy-disks.ts';
 import { proxySession } from './proxy-session.ts';
 import { RbdVolumes } from './rbd-volumes.ts';
 import { toDiskInput } from '../disk-source.ts';
+import { log } from '../../../observability/request-context.ts';
 
 export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecutorDeps, instance: Instance, destination: BackupDestination): Promise<{ backupId: string }> {
     const em = ctx.em;
@@ -37,9 +38,9 @@ export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecuto
     // Best effort: a janitor failure must not cost this backup.
     try {
       const j = await cleanOrphans(em, os, { proxyServerId: placement.proxyServerId, olderThanMinutes: deps.orphanMinutes, wait });
-      for (const e of j.errors) process.stderr.write(`[backup ${task.id}] janitor: ${e.message}\n`);
+      for (const e of j.errors) log().warn({ error: e.message }, 'orphan janitor');
     } catch (e) {
-      process.stderr.write(`[backup ${task.id}] janitor: ${(e as Error).message}\n`);
+      log().warn({ error: (e as Error).message }, 'orphan janitor failed');
     }
 
     await ctx.phase('metadata');
@@ -105,7 +106,7 @@ export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecuto
         await closeAll(sources);
         await rbd?.close();
         const errors = await proxy.cleanup();
-        for (const e of errors) process.stderr.write(`[backup ${task.id}] cleanup: ${e.message}\n`);
+        for (const e of errors) log().warn({ error: e.message }, 'backup cleanup failed');
         await failBackup(em, backup, failure);
       }
     }

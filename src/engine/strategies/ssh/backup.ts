@@ -19,6 +19,7 @@ import { StrategyError, toDiskInput } from '../disk-source.ts';
 import { CheckpointInstanceBackup } from './checkpoint-backup.ts';
 import type { HypervisorCredentials } from './connection.ts';
 import { SshInstanceBackup, type DomainDisk } from './instance-backup.ts';
+import { log } from '../../../observability/request-context.ts';
 
 export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDeps, instance: Instance, destination: BackupDestination): Promise<{ backupId: string }> {
   const em = ctx.em;
@@ -89,7 +90,7 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
   } finally {
     if (failure !== undefined) {
       // Closing without commit merges every new overlay back: the VM is left as it was.
-      await session?.close().catch((e: Error) => process.stderr.write(`[backup ${task.id}] cleanup: ${e.message}\n`));
+      await session?.close().catch((e: Error) => log().warn({ error: e.message }, 'backup cleanup failed'));
       await failBackup(em, backup, failure);
     }
   }
