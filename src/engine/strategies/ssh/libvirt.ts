@@ -46,18 +46,21 @@ export class Libvirt {
    * status although the command ran (code -1): a query is safe to ask again.
    */
   private async query(args: string[], errorCode: string): Promise<string> {
+    const r = await this.ask(args);
+    if (r.code !== 0) throw new StrategyError(errorCode, `${args.join(' ').slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+    return r.stdout.toString();
+  }
+
+  private async ask(args: string[]) {
     for (let attempt = 1; ; attempt++) {
       const r = await this.conn.exec(args);
-      if (r.code === 0) return r.stdout.toString();
-      if (r.code !== -1 || attempt === 3) {
-        throw new StrategyError(errorCode, `${args.join(' ').slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
-      }
+      if (r.code !== -1 || attempt === 3) return r;
     }
   }
 
   /** The libvirt domain name of a Nova instance (Nova sets the domain UUID to the instance UUID). */
   async domainName(novaUuid: string): Promise<string> {
-    const r = await this.conn.exec(this.virsh('domname', novaUuid));
+    const r = await this.ask(this.virsh('domname', novaUuid));
     if (r.code !== 0) {
       throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain with UUID ${novaUuid} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
     }
@@ -66,7 +69,7 @@ export class Libvirt {
 
   /** The domain `name` (Nova's instance_name), checked to be the instance `novaUuid`. */
   async checkDomain(name: string, novaUuid: string): Promise<string> {
-    const r = await this.conn.exec(this.virsh('domuuid', name));
+    const r = await this.ask(this.virsh('domuuid', name));
     if (r.code !== 0) {
       throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain ${name} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
     }
