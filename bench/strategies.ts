@@ -2,7 +2,7 @@
 //   1. a QCOW2 layer on a live libvirt/KVM domain, read over SSH (the SSH transfer strategy), and
 //   2. a Ceph RBD export-diff,
 // reporting time and bytes read against the size of the change; then SSH vs netcat throughput on
-// a full read. Needs the labs (sshd, libvirt, ceph: started here through test/labs/*.sh).
+// a full read, through the overlay design and through the libvirt checkpoint (backup job) path. Needs the labs (sshd, libvirt, ceph: started here through test/labs/*.sh).
 //
 //   npm run bench:strategies            (SIZE_MIB=512 by default; BENCH_DIR to keep the images)
 import { execFileSync } from 'node:child_process';
@@ -12,6 +12,8 @@ import { CephClient } from '../src/engine/strategies/rbd/ceph-client.ts';
 import { encodeExportDiff, type DiffRecord } from '../src/engine/strategies/rbd/export-diff.ts';
 import { RbdDiskSource } from '../src/engine/strategies/rbd/rbd-source.ts';
 import { SshInstanceBackup, type SshBackupOptions } from '../src/engine/strategies/ssh/instance-backup.ts';
+import { CheckpointInstanceBackup } from '../src/engine/strategies/ssh/checkpoint-backup.ts';
+import { availableParallelism, loadavg } from 'node:os';
 import { applySource, sha256File } from '../test/helpers/disk-image.ts';
 import { lab, LAB_ROOT } from '../test/helpers/labs.ts';
 
@@ -54,6 +56,7 @@ async function main() {
     console.log(`generating ${SIZE_MIB} MiB bench images in ${dir} …`);
     execFileSync('bash', ['/work/shared/bench/make-images.sh', dir, 'day1,day2'], { env: { ...process.env, SIZE_MIB: String(SIZE_MIB) }, stdio: 'inherit' });
   }
+  console.log(`load average (1/5/15 min) at the start: ${loadavg().map((l) => l.toFixed(2)).join(' / ')} on ${availableParallelism()} cores`);
   const changes = changedExtents(day1, day2);
   const changeBytes = changes.reduce((s, e) => s + e.length, 0);
   const day2Sha = await sha256File(day2);
@@ -62,6 +65,7 @@ async function main() {
   await qcow2(day1, day2, changeBytes, day2Sha);
   await rbdBench(day1, day2, changes, changeBytes, day2Sha);
 
+  console.log(`\nload average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(2)).join(' / ')} on ${availableParallelism()} cores`);
   console.log('\n| path | mode | time | bytes read | change | read/change | stored data | result |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
@@ -129,6 +133,21 @@ async function qcow2(day1: string, day2: string, changeBytes: number, day2Sha: s
       await full.close();
       ms = Date.now() - t0;
       rows.push([`full read, ${transport.kind === 'ssh' ? 'NBD over the SSH connection' : 'netcat (plain TCP relay)'}`, 'full', `${ms} ms (read ${readMs} ms)`, mib(fd.bytesRead), '-', '-', mib(n), rate(fd.bytesRead, readMs)]);
+    }
+
+    // The same full read through the libvirt checkpoint path (pull-mode backup job's NBD export),
+    // SSH channel vs netcat relay; not committed, so each run's checkpoint is removed again.
+    for (const transport of [{ kind: 'ssh' as const }, { kind: 'netcat' as const, bindAddress: '127.0.0.1', port: 41000 + Math.floor(Math.random() * 8000) }]) {
+      t0 = Date.now();
+      const cp = await CheckpointInstanceBackup.open({ ...common, backupId: `cp${transport.kind}`, transport });
+      const cd = cp.disks[0]!;
+      const tRead = Date.now();
+      let n = 0;
+      for await (const e of cd.extents()) n += e.data ? e.data.length : 0;
+      const readMs = Date.now() - tRead;
+      await cp.close();
+      ms = Date.now() - t0;
+      rows.push([`checkpoint full read, ${transport.kind === 'ssh' ? 'NBD over the SSH connection' : 'netcat (plain TCP relay)'}`, 'full', `${ms} ms (read ${readMs} ms)`, mib(cd.bytesRead), '-', '-', mib(n), rate(cd.bytesRead, readMs)]);
     }
   } finally {
     try { sh('virsh', ['-q', 'destroy', name]); } catch { /* stopped */ }

@@ -21,6 +21,7 @@ import { encodeExportDiff, type DiffRecord } from '../../src/engine/strategies/r
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { taskEnded } from '../helpers/task-ended.ts';
+import { refuseBackupRecords, REFUSAL } from '../helpers/refuse-backup-record.ts';
 import { sha256File } from '../helpers/disk-image.ts';
 import { lab } from '../helpers/labs.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
@@ -102,14 +103,18 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-async function backupTask(): Promise<Backup> {
-  const id = await systemFork(orm).transactional(async (tx) => {
+function queueBackup(): Promise<string> {
+  return systemFork(orm).transactional(async (tx) => {
     const task = await createTask(tx as never, {
       type: 'BACKUP', cloud: tx.getReference(Cloud, cloudId), project: web1.project, instance: web1, destination: tx.getReference(BackupDestination, destinationId),
       maxAttempts: 1, priority: 60, params: { type: 'AUTO' },
     }, null);
     return task.id;
   });
+}
+
+async function backupTask(): Promise<Backup> {
+  const id = await queueBackup();
   const task = await taskEnded(orm, id, 120_000);
   expect(task.error ?? null).toBeNull();
   expect(task.state).toBe('SUCCEEDED');
@@ -127,6 +132,9 @@ async function restoredSha(backup: Backup, position: number): Promise<string> {
   }
 }
 
+/** DISK_ATTACHMENT_CBT: the root volume (type nfs, no Ceph pool) is scanned whole, and the backup says why. */
+const rootScanned = () => `volume ${t.seed.volumes['web-1-root']}: no RBD diff (volume type 'nfs' is mapped to no Ceph pool); read whole through the proxy, changes found by scanning`;
+
 /** What `rbd diff` reports allocated in a snapshot (over-reported per object; a full read reads that). */
 const allocated = (snap: string) =>
   (JSON.parse(rbd('diff', '--format', 'json', `${spec}@${snap}`)) as Array<{ length: number }>).reduce((n, e) => n + e.length, 0);
@@ -138,7 +146,7 @@ describe('BACKUP task (disk attachment with Ceph RBD diffs)', { timeout: 300_000
 
   it('reads the RBD volume from the cluster (the other volume through the proxy) and keeps its snapshot', async () => {
     first = await backupTask();
-    expect(first).toMatchObject({ state: 'AVAILABLE', type: 'FULL', note: null });
+    expect(first).toMatchObject({ state: 'AVAILABLE', type: 'FULL', note: rootScanned() });
     const data = first.disks.getItems().find((d) => d.position === 1)!;
     expect(data).toMatchObject({ kind: 'CINDER', volumeExternalId: t.seed.volumes['web-1-data'] });
     expect(data.readBytes).toBe(BigInt(allocated(`strongbox-${first.id}`))); // allocated data only
@@ -151,7 +159,7 @@ describe('BACKUP task (disk attachment with Ceph RBD diffs)', { timeout: 300_000
   it('the next backup reads only the RBD diff since the kept snapshot', async () => {
     writeImage([{ type: 'write', offset: 256 * KiB, length: 64 * KiB, data: randomBytes(64 * KiB) }]);
     second = await backupTask();
-    expect(second).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(second).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: rootScanned() });
     expect(second.parent?.id).toBe(first.id);
     const data = second.disks.getItems().find((d) => d.position === 1)!;
     expect(data.readBytes).toBe(BigInt(64 * KiB));
@@ -159,12 +167,36 @@ describe('BACKUP task (disk attachment with Ceph RBD diffs)', { timeout: 300_000
     expect(await restoredSha(second, 1)).toBe(await exportSha(`strongbox-${second.id}`));
   });
 
+  it('a run whose record is refused after its snapshot was taken keeps the old base: the next incremental restores byte-identical', async () => {
+    writeImage([{ type: 'write', offset: 512 * KiB, length: 64 * KiB, data: randomBytes(64 * KiB) }]);
+    const allow = await refuseBackupRecords(orm);
+    let failedId: string;
+    try {
+      failedId = await queueBackup();
+      const task = await taskEnded(orm, failedId, 120_000);
+      expect(task.state).toBe('FAILED');
+    } finally {
+      await allow();
+    }
+    const lost = await systemFork(orm).findOneOrFail(Backup, { task: failedId }, { filters: false });
+    expect(lost.note).toContain(REFUSAL);
+    expect(snaps()).toEqual([`strongbox-${second.id}`]); // the new snapshot went, the base stayed
+    writeImage([{ type: 'write', offset: 768 * KiB, length: 64 * KiB, data: randomBytes(64 * KiB) }]);
+    const next = await backupTask();
+    expect(next).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: rootScanned() });
+    expect(next.parent?.id).toBe(second.id);
+    expect(next.disks.getItems().find((d) => d.position === 1)!.readBytes).toBe(BigInt(2 * 64 * KiB)); // the lost run's write too
+    expect(snaps()).toEqual([`strongbox-${next.id}`]);
+    expect(await restoredSha(next, 1)).toBe(await exportSha(`strongbox-${next.id}`));
+    second = next;
+  });
+
   it('a deleted base snapshot falls back to a full read of the volume, with the reason on the backup', async () => {
     rbd('snap', 'rm', '--no-progress', `${spec}@strongbox-${second.id}`);
     writeImage([{ type: 'write', offset: 3 * MiB, length: 64 * KiB, data: randomBytes(64 * KiB) }]);
     const third = await backupTask();
     expect(third.state).toBe('AVAILABLE');
-    expect(third.note).toMatch(new RegExp(`volume ${t.seed.volumes['web-1-data']}: base snapshot ${spec}@strongbox-${second.id} no longer exists`));
+    expect(third.note).toBe(`volume ${t.seed.volumes['web-1-data']}: base snapshot ${spec}@strongbox-${second.id} no longer exists; full read instead of incremental; ${rootScanned()}`);
     const data = third.disks.getItems().find((d) => d.position === 1)!;
     expect(data.readBytes).toBe(BigInt(allocated(`strongbox-${third.id}`)));
     expect(await restoredSha(third, 1)).toBe(await exportSha(`strongbox-${third.id}`));

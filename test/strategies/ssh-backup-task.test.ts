@@ -4,11 +4,11 @@
 // domain; disk data read over SSH from that real libvirt/KVM domain into a real repository.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Backup, BackupDestination, Cloud, CloudAuthDomain, Hypervisor, Instance, Task } from '../../src/db/entities/index.ts';
+import { AvailabilityZone, Backup, BackupDestination, Cloud, CloudAuthDomain, Hypervisor, Instance, StorageProvider, Task } from '../../src/db/entities/index.ts';
 import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
@@ -18,6 +18,7 @@ import { syncInventory } from '../../src/engine/inventory/sync.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { taskEnded } from '../helpers/task-ended.ts';
+import { refuseBackupRecords, REFUSAL } from '../helpers/refuse-backup-record.ts';
 import { sha256File } from '../helpers/disk-image.ts';
 import { holdLab, lab, labCommand } from '../helpers/labs.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
@@ -101,7 +102,26 @@ beforeAll(async () => {
   mover = await startDataMover({ orm, databaseUrl: db.url, executors: { BACKUP: backupExecutor(deps) }, publisher: { publish: async () => {} }, name: 'ssh-mover' });
 }, 900_000);
 
+/** The RBD-backed disk attached to the lab domain by the RBD test (removed in afterAll). */
+let rbdDisk: { spec: string; secret: string; xml: string; conf: string } | undefined;
+const rbdCli = (...args: string[]) => execFileSync('rbd', ['-c', rbdDisk!.conf, ...args], { encoding: 'utf8', maxBuffer: 256 * MiB });
+function removeRbdImage(spec: string) {
+  try {
+    rbdCli('snap', 'purge', '--no-progress', spec);
+    rbdCli('rm', '--no-progress', spec);
+  } catch {
+    /* not there */
+  }
+}
+
 afterAll(async () => {
+  if (rbdDisk) {
+    // A guest idling in its firmware never acknowledges a hot unplug: stop the domain to free the
+    // image (the lab's ensure/reset-domain starts it again for the next user).
+    execFileSync('virsh', ['-q', 'destroy', vm.LIBVIRT_DOMAIN!], { stdio: 'ignore' });
+    execFileSync('virsh', ['-q', 'secret-undefine', rbdDisk.secret], { stdio: 'ignore' });
+    removeRbdImage(rbdDisk.spec);
+  }
   releaseDomain?.();
   await mover?.stop();
   await orm?.close();
@@ -195,6 +215,34 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     last = second;
   });
 
+  it('a run whose record is refused after the checkpoint was made leaves the parent checkpoint the base: the next incremental restores byte-identical', async () => {
+    guestWrite('vda', 0xa1, 5 * MiB, 64 * 1024);
+    const allow = await refuseBackupRecords(orm);
+    let failed: Task;
+    try {
+      failed = await backupTask();
+    } finally {
+      await allow();
+    }
+    expect(failed.state).toBe('FAILED');
+    const lost = await systemFork(orm).findOneOrFail(Backup, { task: failed.id }, { filters: false });
+    expect(lost.state).toBe('FAILED');
+    expect(lost.note).toContain(REFUSAL);
+    // The new checkpoint went with its bitmap; the parent's is still the one tracking changes.
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${last.id}`]);
+    guestWrite('vda', 0xa2, 7 * MiB, 64 * 1024);
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    const next = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(next).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(next.parent?.id).toBe(last.id);
+    expect(next.readBytes).toBe(BigInt(2 * 64 * 1024)); // both writes: the one of the lost run too
+    expect(await restoredSha(next)).toEqual(await expectedSha());
+    expect(bitmapsOf('vda')).toEqual([`sb-${next.id}`]);
+    last = next;
+  });
+
   it('a Nova hard reboot (domain undefined, redefined from Nova\'s XML, restarted) keeps the writes and the incremental chain', async () => {
     guestWrite('vda', 0xe1, 30 * MiB, 64 * 1024);
     sh('virsh', ['-q', 'destroy', vm.LIBVIRT_DOMAIN!]);
@@ -249,5 +297,73 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
       hv.sshUser = user;
       await em.flush();
     }
+  });
+  it('an RBD-backed Nova disk (images_type=rbd) is read from Ceph with the zone\'s storage provider: its snapshot is the base of the next backup, which reads only the RBD diff', async () => {
+    const ceph = await lab('ceph');
+    // Nova's images_type=rbd naming, attached live to the running domain as QEMU does (librbd, cephx).
+    const spec = `rbd/${vm.LIBVIRT_UUID}_disk.eph1`;
+    const key = sh('ceph-authtool', ['-p', ceph.CEPH_KEYRING!, '-n', `client.${ceph.CEPH_USER}`]).trim();
+    writeFileSync(path.join(tmp, 'secret.xml'), `<secret ephemeral='no' private='no'><usage type='ceph'><name>strongbox-test ${vm.LIBVIRT_UUID}</name></usage></secret>`);
+    const secret = /[0-9a-f-]{36}/.exec(sh('virsh', ['secret-define', path.join(tmp, 'secret.xml')]))![0];
+    const xml = path.join(tmp, 'rbd-disk.xml');
+    rbdDisk = { spec, secret, xml, conf: ceph.CEPH_CONF! };
+    removeRbdImage(spec); // left by an interrupted run (the lab's reset-domain freed it)
+    rbdCli('create', '--size', '16M', spec);
+    sh('virsh', ['-q', 'secret-set-value', secret, '--base64', key]);
+    writeFileSync(xml, `<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none'/>
+      <auth username='${ceph.CEPH_USER}'><secret type='ceph' uuid='${secret}'/></auth>
+      <source protocol='rbd' name='${spec}'><host name='127.0.0.1' port='6789'/></source><target dev='vdc' bus='virtio'/></disk>`);
+    sh('virsh', ['-q', 'attach-device', vm.LIBVIRT_DOMAIN!, xml, '--live']);
+    const rbdWrite = (pattern: number, offset: number, length: number) =>
+      expect(sh('virsh', ['qemu-monitor-command', vm.LIBVIRT_DOMAIN!, '--hmp', `qemu-io -d /machine/peripheral/virtio-disk2/virtio-backend "write -P ${pattern} ${offset} ${length}"`])).not.toMatch(/error/i);
+    rbdWrite(0x61, 0, 1 * MiB);
+    rbdWrite(0x62, 9 * MiB, 256 * 1024);
+    // The zone of the instance → the lab cluster.
+    const em = systemFork(orm);
+    const provider = em.create(StorageProvider, {
+      name: 'lab-ceph', cephUser: ceph.CEPH_USER!, keyring: secrets.seal(readFileSync(ceph.CEPH_KEYRING!, 'utf8')),
+      cephConf: secrets.seal(`[global]\nmon host = ${ceph.CEPH_MON_HOST}\nms bind ipv6 = false\n`),
+    });
+    (await em.findOneOrFail(AvailabilityZone, { cloud: cloudId, name: 'nova' }, { filters: false })).storageProvider = provider;
+    await em.flush();
+    const snaps = () => (JSON.parse(rbdCli('snap', 'ls', '--format', 'json', spec)) as Array<{ name: string }>).map((x) => x.name);
+    const snapSha = async (snap: string) => {
+      const f = path.join(tmp, `${snap}.ref`);
+      rbdCli('export', '--no-progress', `${spec}@${snap}`, f);
+      return sha256File(f);
+    };
+
+    const task = await backupTask();
+    expect(task.error ?? null).toBeNull();
+    const withRbd = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(withRbd.state).toBe('AVAILABLE');
+    const vdc = withRbd.disks.getItems().find((d) => d.name === 'vdc')!;
+    expect(vdc).toMatchObject({ position: 2, kind: 'NOVA_EPHEMERAL' });
+    expect(JSON.parse(vdc.checkpoint!)).toEqual({ snap: `strongbox-${withRbd.id}` });
+    // What RBD reports allocated (per object, from its start to the end of the last write), no more.
+    const allocated = (JSON.parse(rbdCli('diff', '--format', 'json', `${spec}@strongbox-${withRbd.id}`)) as Array<{ length: number }>).reduce((n, e) => n + e.length, 0);
+    expect(vdc.readBytes).toBe(BigInt(allocated));
+    expect(allocated).toBeLessThan(4 * MiB);
+    expect(snaps()).toEqual([`strongbox-${withRbd.id}`]);
+    const restored = await restoredSha(withRbd);
+    expect(restored.vdc).toBe(await snapSha(`strongbox-${withRbd.id}`));
+    expect({ vda: restored.vda, vdb: restored.vdb }).toEqual(await expectedSha());
+    // libvirt left the RBD disk alone: no bitmap, no job; the file disks keep theirs.
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${withRbd.id}`]);
+
+    rbdWrite(0x63, 512 * 1024, 64 * 1024); // inside data RBD already had: its diff is exact
+    guestWrite('vda', 0x64, 12 * MiB, 64 * 1024);
+    const task2 = await backupTask();
+    expect(task2.error ?? null).toBeNull();
+    const next = await systemFork(orm).findOneOrFail(Backup, { task: task2.id }, { populate: ['disks'], filters: false });
+    expect(next).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(next.parent?.id).toBe(withRbd.id);
+    expect(next.disks.getItems().find((d) => d.name === 'vdc')!.readBytes).toBe(BigInt(64 * 1024)); // only the RBD diff
+    expect(next.readBytes).toBe(BigInt(2 * 64 * 1024));
+    expect(snaps()).toEqual([`strongbox-${next.id}`]);
+    const again = await restoredSha(next);
+    expect(again.vdc).toBe(await snapSha(`strongbox-${next.id}`));
+    expect({ vda: again.vda, vdb: again.vdb }).toEqual(await expectedSha());
   });
 });

@@ -3,6 +3,7 @@
 // parent's bitmap still yields a correct incremental afterwards.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StrategyError } from '../../src/engine/strategies/disk-source.ts';
 import type { HypervisorCredentials } from '../../src/engine/strategies/ssh/connection.ts';
@@ -99,5 +100,28 @@ describe('SSH transfer on libvirt checkpoints: faults', { timeout: 300_000 }, ()
     await s.close();
     expect(checkpoints()).toBe('');
     expect(job()).not.toMatch(/Backup/);
+  });
+  it('netcat transport: the checkpoint export read over a plain TCP relay gives exactly the guest\'s write, and the relay goes with the job', async () => {
+    const parent = await fullBackup('nc1');
+    guestWrite(0x5e, 6 * MiB, 64 * 1024);
+    const port = 42000 + Math.floor(Math.random() * 8000);
+    const s = await CheckpointInstanceBackup.open({
+      credentials: creds, novaUuid: vm.LIBVIRT_UUID!, domainName: vm.LIBVIRT_DOMAIN, backupId: 'nc2', parent, workDir: ssh.SSH_WORK_DIR,
+      transport: { kind: 'netcat', bindAddress: '127.0.0.1', port },
+    });
+    const vda = s.disks.find((d) => d.name === 'vda')!;
+    expect(vda.mode).toBe('incremental');
+    const got: Array<{ offset: number; data: Buffer | null }> = [];
+    for await (const e of vda.extents()) got.push({ offset: e.offset, data: e.data });
+    expect(got).toEqual([{ offset: 6 * MiB, data: Buffer.alloc(64 * 1024, 0x5e) }]);
+    for (const d of s.disks) await d.commit();
+    await s.close();
+    expect(checkpoints()).toBe('');
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = connect({ host: '127.0.0.1', port }, () => (c.destroy(), resolve(false)));
+      c.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
+    expect(sh('ls', [ssh.SSH_WORK_DIR!]).trim()).toBe('');
   });
 });

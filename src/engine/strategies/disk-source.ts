@@ -4,9 +4,11 @@
 // disk's history (changed extents since the parent backup, a checkpoint for the next incremental)
 // and with a streaming view of the data, which is how RBD diffs arrive.
 //
-// Lifecycle: open (the strategy snapshots) → the repository reads → commit() once the backup is
-// stored (keep this snapshot/layer for the next incremental, drop the older one) → close() in every
-// case. close() without commit() rolls back: the new snapshot/overlay goes, the parent's stays.
+// Lifecycle: open (the strategy snapshots; `checkpoint` is known from here) → the repository reads
+// → the backup record naming `checkpoint` is made durable → commit() (keep this snapshot/layer for
+// the next incremental, drop the older one) → close() in every case. close() without commit() rolls
+// back: the new snapshot/checkpoint goes, the parent's stays. Committing only after the record is
+// durable means no next run can diff from a base whose data never reached a recorded backup.
 import type { DiskSource, Extent } from '../repository/disk-source.ts';
 import type { DiskInput } from '../repository/backup.ts';
 
@@ -28,7 +30,7 @@ export interface StrategyDiskSource extends DiskSource {
   readonly mode: 'full' | 'incremental';
   /** Why an incremental was asked for but a full read is done (lost base snapshot…): record it. */
   readonly fallbackReason: string | null;
-  /** After commit(): what the next incremental of this disk needs; store it on the backup. */
+  /** What the next incremental of this disk needs (known once open); store it on the backup record. */
   readonly checkpoint: string;
   /** Bytes of disk data read from the peer so far. */
   readonly bytesRead: number;

@@ -4,7 +4,10 @@
 // and reads the attached temporary volumes directly.
 //
 // Cinder volumes on a Ceph pool mapped to a storage provider are read from the cluster instead
-// (RBD snapshot diffs, see rbd-volumes.ts); DISK_ATTACHMENT_CBT names clouds set up that way.
+// (RBD snapshot diffs, see rbd-volumes.ts); DISK_ATTACHMENT_CBT names clouds set up that way. In
+// that mode a volume that cannot be diffed (its type maps to no pool, its zone has no storage
+// provider) is still backed up — scanned whole, as the mode does on non-Ceph storage — and
+// `Backup.note` names it with the reason, so a missing mapping never goes unnoticed.
 //
 // OpenStack leftovers are removed in `finally` — on success, failure and cancellation alike —
 // and by the janitor at the start of the next backup on the cloud if this process died.
@@ -84,18 +87,24 @@ export async function diskAttachmentBackup(ctx: TaskContext, deps: BackupExecuto
       }
       await ctx.phase('cleanup');
       await closeAll(sources);
-      await rbd.commit();
       const errors = [...(await proxy.settleSnapshots(cloud.keepLastSnapshot)), ...(await proxy.cleanup())];
       if (errors.length) throw new BackupTaskError(`backup stored, but cleanup failed: ${errors.map((e) => e.message).join('; ')}`);
       const notes = [
         ...[...rbd.sources].filter(([, s]) => s.fallbackReason).map(([id, s]) => `volume ${id}: ${s.fallbackReason}`),
+        // Change tracking asked for but not possible for these: say why each was scanned whole.
+        ...(cloud.mode === 'DISK_ATTACHMENT_CBT'
+          ? [...rbd.unmapped].map(([id, why]) => `volume ${id}: no RBD diff (${why}); read whole through the proxy, changes found by scanning`)
+          : []),
         ...(metadata.notCovered.length ? [`not covered by disk attachment: ${metadata.notCovered.join(', ')}`] : []),
       ];
       const records: DiskRecord[] = diskRecords(metadata).map((r) => ({ ...r, checkpoint: rbd!.sources.get(r.volumeExternalId!)?.checkpoint || null }));
       if (image?.input) records.push({ name: image.record.imageId, kind: 'IMAGE' });
-      await rbd.close();
       backup.metadata = metadata as unknown as Record<string, unknown>; // with the image it holds or names
       await completeBackup(em, backup, instance, result, records, (Date.now() - started) / 1000, notes.length ? notes.join('; ') : null);
+      // Only now, with the record naming them durable, do the new RBD snapshots replace the old
+      // bases (a failure above removes them in `finally` and the old bases stay).
+      for (const e of await rbd.commit()) log().warn({ error: e.message }, 'RBD snapshot cleanup failed');
+      await rbd.close();
       await deps.usage?.backupCompleted(em, backup);
       return { backupId: backup.id };
     } catch (e) {

@@ -2,7 +2,8 @@
 // of through a proxy attachment: a volume whose type maps to a Ceph pool (VolumeType.cephPool) in a
 // zone with a storage provider (AvailabilityZone.storageProvider) is the RBD image
 // `<pool>/volume-<id>` (the Cinder RBD driver's naming). Its snapshot `strongbox-<backupId>` is kept
-// as the base of the next backup, which reads only the `rbd export-diff` from it.
+// as the base of the next backup, which reads only the `rbd export-diff` from it — kept only once the
+// backup record naming it is durable (commit), else removed (close) and the older base stays.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AvailabilityZone, BackupDisk, VolumeType, type Backup, type Cloud } from '../../../db/entities/index.ts';
 import type { SecretBox } from '../../../db/secrets.ts';
@@ -13,6 +14,8 @@ import type { CapturedDisk } from './instance-metadata.ts';
 export class RbdVolumes {
   /** By volume id. */
   readonly sources = new Map<string, RbdDiskSource>();
+  /** By volume id: why a volume is not read from Ceph (no pool mapped for its type, no storage provider for its zone). */
+  readonly unmapped = new Map<string, string>();
   private clients: CephClient[] = [];
 
   /**
@@ -22,15 +25,19 @@ export class RbdVolumes {
   static async open(em: EntityManager, secrets: SecretBox, cloud: Cloud, disks: CapturedDisk[], backupId: string, parent: Backup | null): Promise<RbdVolumes> {
     const self = new RbdVolumes();
     const pools = new Map((await em.find(VolumeType, { cloud: cloud.id, cephPool: { $ne: null } }, { filters: false })).map((t) => [t.name, t.cephPool!]));
-    if (pools.size === 0) return self;
-    const zones = await em.find(AvailabilityZone, { cloud: cloud.id, storageProvider: { $ne: null } }, { populate: ['storageProvider'], filters: false });
+    const zones = pools.size ? await em.find(AvailabilityZone, { cloud: cloud.id, storageProvider: { $ne: null } }, { populate: ['storageProvider'], filters: false }) : [];
     const parentDisks = parent ? await em.find(BackupDisk, { backup: parent.id }, { filters: false }) : [];
     const byProvider = new Map<string, CephClient>();
     try {
       for (const d of disks) {
         const pool = d.volumeType ? pools.get(d.volumeType) : undefined;
         const provider = zones.find((z) => z.name === d.availabilityZone)?.storageProvider;
-        if (!pool || !provider) continue;
+        if (!pool || !provider) {
+          self.unmapped.set(d.volumeId, !pool
+            ? `volume type ${d.volumeType ? `'${d.volumeType}'` : '(none)'} is mapped to no Ceph pool`
+            : `zone ${d.availabilityZone ? `'${d.availabilityZone}'` : '(none)'} has no storage provider`);
+          continue;
+        }
         let client = byProvider.get(provider.id);
         if (!client) {
           client = await CephClient.open({
@@ -50,9 +57,15 @@ export class RbdVolumes {
     }
   }
 
-  /** Keep each new snapshot as the next base (drops the older one). */
-  async commit() {
-    for (const s of this.sources.values()) await s.commit();
+  /**
+   * Once the backup record naming the new snapshots is durable: keep each as the next base and drop
+   * the older ones. Every source is committed even if one fails (a leftover older snapshot is only
+   * space, removed by the next commit); the failures are returned.
+   */
+  async commit(): Promise<Error[]> {
+    const errors: Error[] = [];
+    for (const s of this.sources.values()) await s.commit().catch((e: Error) => errors.push(e));
+    return errors;
   }
 
   /** Closes every source (uncommitted: its new snapshot goes) and the Ceph clients. */

@@ -42,7 +42,7 @@ export class RbdDiskSource implements StrategyDiskSource {
   bytesRead = 0;
   /** Bytes the diff reported as written but that were all zeros (not stored). */
   bytesZeroDetected = 0;
-  checkpoint = '';
+  readonly checkpoint: string;
   private state: 'open' | 'committed' | 'closed' = 'open';
   /** Extents the parent snapshot had allocated (sorted); zeros outside them are not changes. */
   private parentAllocated: Extent[] = [];
@@ -58,6 +58,7 @@ export class RbdDiskSource implements StrategyDiskSource {
   ) {
     this.name = `${o.pool}/${o.image}`;
     this.mode = parentSnap ? 'incremental' : 'full';
+    this.checkpoint = JSON.stringify({ snap } satisfies Checkpoint);
   }
 
   static async open(client: CephClient, o: RbdBackupOptions): Promise<RbdDiskSource> {
@@ -219,17 +220,17 @@ export class RbdDiskSource implements StrategyDiskSource {
     return !!this.parentSnap && overlaps(this.parentAllocated, offset, offset + length);
   }
 
+  /** The record naming this snapshot is durable: keep only it as the base of the next incremental. */
   async commit(): Promise<void> {
-    await this.stopNbd();
     if (this.state !== 'open') throw new StrategyError('INVALID_STATE', `${this.name} already ${this.state}`);
-    // Keep only this snapshot as the base of the next incremental.
+    // From here on this snapshot is the recorded base: never rolled back, even if a removal fails.
+    this.state = 'committed';
+    await this.stopNbd();
     for (const s of await this.client.snapshots(this.o.pool, this.o.image)) {
       if (s.name.startsWith(SNAP_PREFIX) && s.name !== this.snap) {
         await this.client.run('rbd', ['snap', 'rm', `${this.spec}@${s.name}`], 'SNAPSHOT_CLEANUP_FAILED');
       }
     }
-    this.checkpoint = JSON.stringify({ snap: this.snap } satisfies Checkpoint);
-    this.state = 'committed';
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,10 @@
 // BACKUP, strategy "SSH transfer": the instance's disks are read straight from its KVM hypervisor
 // over SSH, no proxy VM: libvirt checkpoints and a pull-mode backup job exported over NBD
 // (checkpoint-backup.ts), or, where libvirt has no backup jobs, a disk-only snapshot merged back
-// after each backup (instance-backup.ts with track: false). Metadata still comes from the OpenStack
-// APIs. Phases: metadata → snapshot → store → cleanup.
+// after each backup (instance-backup.ts with track: false). RBD-backed disks of the domain are read
+// from Ceph with the zone's storage provider (rbd-disks.ts). Metadata still comes from the OpenStack
+// APIs. Phases: metadata → snapshot → store → cleanup. What the next incremental builds on (the new
+// checkpoint, the new RBD snapshots) replaces the parent's only once the backup record is durable.
 //
 // Which hypervisor: Nova's `OS-EXT-SRV-ATTR:hypervisor_hostname` (or `host`) names the Hypervisor
 // row holding the SSH settings; its host key is pinned on first contact. Which domain: Nova's
@@ -17,7 +19,10 @@ import type { TaskContext } from '../../task-runner.ts';
 import { captureInstance, type CapturedDisk, type InstanceMetadata } from '../disk-attachment/instance-metadata.ts';
 import { StrategyError, toDiskInput } from '../disk-source.ts';
 import { CheckpointInstanceBackup } from './checkpoint-backup.ts';
-import type { HypervisorCredentials } from './connection.ts';
+import { HypervisorConnection, type HypervisorCredentials } from './connection.ts';
+import { Libvirt } from './libvirt.ts';
+import { NovaRbdDisks } from './rbd-disks.ts';
+import type { RbdDiskSource } from '../rbd/rbd-source.ts';
 import { SshInstanceBackup, type DomainDisk } from './instance-backup.ts';
 import { log } from '../../../observability/request-context.ts';
 
@@ -35,53 +40,89 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
   const started = Date.now();
 
   let session: CheckpointInstanceBackup | SshInstanceBackup | null = null;
+  let rbd: NovaRbdDisks | null = null;
   let failure: unknown;
   try {
     const hypervisor = await hypervisorOf(em, instance, server);
     const parent = await parentBackup(ctx, destination, backup);
+    const parentCps = await parentCheckpoints(em, parent);
 
     await ctx.phase('snapshot');
-    const options = {
-      credentials: credentialsOf(hypervisor, deps),
-      novaUuid: server.id,
-      domainName: server['OS-EXT-SRV-ATTR:instance_name'] || undefined,
-      backupId: backup.id,
-      parent: await parentCheckpoints(em, parent),
-      include: (d: DomainDisk) => classify(d, captured.disks) !== null,
-      workDir: deps.hypervisorWorkDir,
-    };
-    session = await CheckpointInstanceBackup.open(options).catch(async (e: unknown) => {
-      // A libvirt without incremental backup: the overlay is merged back after each backup (the
-      // VM stays on Nova's chain), and every backup reads the whole disks (deduplicated on store).
-      if (!(e instanceof StrategyError && e.code === 'UNSUPPORTED')) throw e;
-      return SshInstanceBackup.open({ ...options, parent: null, track: false });
-    });
+    const layout = await domainLayout(credentialsOf(hypervisor, deps), server);
     if (!hypervisor.pinnedHostKey) {
       // First contact: pin the key seen now; later connections refuse any other.
-      await em.nativeUpdate(Hypervisor, { id: hypervisor.id }, { pinnedHostKey: session.hostKeyFingerprint });
+      await em.nativeUpdate(Hypervisor, { id: hypervisor.id }, { pinnedHostKey: layout.hostKey });
     }
-    const sources: Array<CheckpointInstanceBackup['disks'][number] | SshInstanceBackup['disks'][number]> = session.disks;
-    const records: DiskRecord[] = sources.map((s) => classify({ target: s.name, source: s.source }, captured.disks)!);
-    // Cinder volumes that are not files on the hypervisor (iSCSI, RBD…) are not read by this path.
-    const read = new Set(records.map((r) => r.volumeExternalId).filter(Boolean));
-    metadata.notCovered = captured.disks.filter((d) => !read.has(d.volumeId)).map((d) => `Cinder volume ${d.volumeId} (not a file on hypervisor ${hypervisor.hostname})`);
+    const credentials = { ...credentialsOf(hypervisor, deps), hostKeyFingerprint: layout.hostKey };
+    const covered = (d: DomainDisk) => classify(d, captured.disks) !== null;
+    const rbdDisks = layout.rbd.filter((d) => covered({ target: d.target, source: `${d.pool}/${d.image}` }));
+    const fileTargets = new Set(layout.files.filter(covered).map((d) => d.target));
+    if (fileTargets.size === 0 && rbdDisks.length === 0) throw new StrategyError('NO_DISKS', `domain ${layout.domain} has no disks to back up`);
+    if (fileTargets.size) {
+      const options = {
+        credentials,
+        novaUuid: server.id,
+        domainName: layout.domain,
+        backupId: backup.id,
+        parent: parentCps && Object.fromEntries(Object.entries(parentCps).filter(([target]) => fileTargets.has(target))),
+        include: covered,
+        workDir: deps.hypervisorWorkDir,
+      };
+      session = await CheckpointInstanceBackup.open(options).catch(async (e: unknown) => {
+        // A libvirt without incremental backup: the overlay is merged back after each backup (the
+        // VM stays on Nova's chain), and every backup reads the whole disks (deduplicated on store).
+        if (!(e instanceof StrategyError && e.code === 'UNSUPPORTED')) throw e;
+        return SshInstanceBackup.open({ ...options, parent: null, track: false });
+      });
+    }
+    // RBD-backed disks: read from the cluster with the zone's storage provider (rbd-disks.ts).
+    rbd = await NovaRbdDisks.open(em, deps.secrets, instance, rbdDisks, backup.id, parentCps);
 
-    await ctx.phase('store', BigInt(sources.reduce((n, s) => n + s.size, 0)));
+    type Source = CheckpointInstanceBackup['disks'][number] | SshInstanceBackup['disks'][number] | RbdDiskSource;
+    const sources: Array<{ target: string; source: Source; record: DiskRecord }> = [];
+    for (const s of session?.disks ?? []) sources.push({ target: s.name, source: s, record: classify({ target: s.name, source: s.source }, captured.disks)! });
+    for (const d of rbdDisks) {
+      const s = rbd.sources.get(d.target);
+      if (s) sources.push({ target: d.target, source: s, record: classify({ target: d.target, source: `${d.pool}/${d.image}` }, captured.disks)! });
+    }
+    // Cinder volumes that are neither files on the hypervisor nor RBD images read here are not covered.
+    const read = new Set(sources.map((s) => s.record.volumeExternalId).filter(Boolean));
+    metadata.notCovered = [
+      ...captured.disks.filter((d) => !read.has(d.volumeId)).map((d) => `Cinder volume ${d.volumeId} (not a file on hypervisor ${hypervisor.hostname})`),
+      ...rbd.notCovered,
+    ];
+
+    await ctx.phase('store', BigInt(sources.reduce((n, s) => n + s.source.size, 0)));
     const inputs = [];
-    for (const s of sources) inputs.push(await toDiskInput(s));
+    for (const s of sources) inputs.push({ ...(await toDiskInput(s.source)), name: s.target });
     const result = await storeDisks(ctx, deps, destination, backup, metadata, inputs, parent);
 
     await ctx.phase('cleanup');
-    // Checkpoints are known once every disk committed (libvirt's is one for the whole domain).
-    for (const s of sources) await s.commit();
-    for (const [i, s] of sources.entries()) records[i]!.checkpoint = s.checkpoint || null;
-    await session.close();
-    session = null;
+    const records = sources.map((s) => ({ ...s.record, checkpoint: s.source.checkpoint || null }));
+    // The overlay design keeps nothing for the next run: its overlays are merged back before the
+    // record, so a failed merge fails the backup with the reason.
+    if (session instanceof SshInstanceBackup) for (const s of session.disks) await s.commit();
     const notes = [
-      ...sources.filter((s) => s.fallbackReason).map((s) => `${s.name}: full read, ${s.fallbackReason}`),
+      ...sources.filter((s) => s.source.fallbackReason).map((s) => `${s.target}: full read, ${s.source.fallbackReason}`),
       ...(metadata.notCovered.length ? [`not covered by SSH transfer: ${metadata.notCovered.join(', ')}`] : []),
     ];
     await completeBackup(em, backup, instance, result, records, (Date.now() - started) / 1000, notes.length ? notes.join('; ') : null);
+    // Only now, with the record naming them durable, do the new checkpoint and RBD snapshots
+    // replace the parent's (a failure before this removes them in `finally`; the parent's still
+    // hold every change). A failure here leaves leftovers the next run removes: the backup stands.
+    const leftovers: Error[] = [...(await rbd.commit())];
+    if (session instanceof CheckpointInstanceBackup) {
+      try {
+        for (const s of session.disks) await s.commit();
+      } catch (e) {
+        leftovers.push(e as Error);
+      }
+    }
+    for (const e of leftovers) log().warn({ error: e.message }, 'checkpoint cleanup failed');
+    await session?.close().catch((e: Error) => log().warn({ error: e.message }, 'backup cleanup failed'));
+    session = null;
+    await rbd.close();
+    rbd = null;
     await deps.usage?.backupCompleted(em, backup);
     return { backupId: backup.id };
   } catch (e) {
@@ -89,10 +130,25 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
     throw e;
   } finally {
     if (failure !== undefined) {
-      // Closing without commit merges every new overlay back: the VM is left as it was.
+      // Closing without commit merges every new overlay back and removes the new checkpoint and
+      // RBD snapshots: the VM and the cluster are left as they were.
       await session?.close().catch((e: Error) => log().warn({ error: e.message }, 'backup cleanup failed'));
+      await rbd?.close();
       await failBackup(em, backup, failure);
     }
+  }
+}
+
+/** The instance's domain on the hypervisor and its file and RBD disks (one short SSH connection). */
+async function domainLayout(credentials: HypervisorCredentials, server: NovaServer) {
+  const conn = await HypervisorConnection.connect(credentials);
+  try {
+    const lv = new Libvirt(conn);
+    const name = server['OS-EXT-SRV-ATTR:instance_name'];
+    const domain = name ? await lv.checkDomain(name, server.id) : await lv.domainName(server.id);
+    return { domain, hostKey: conn.hostKeyFingerprint, files: await lv.disks(domain), rbd: await lv.rbdDisks(domain) };
+  } finally {
+    conn.close();
   }
 }
 
@@ -132,8 +188,9 @@ export function classify(disk: DomainDisk, volumes: CapturedDisk[]): DiskRecord 
   const path = disk.source.replace(/\.sb-[A-Za-z0-9_-]+$/, '');
   const file = path.slice(path.lastIndexOf('/') + 1);
   const device = `/dev/${disk.target}`;
-  if (file === 'disk') return { name: disk.target, kind: 'NOVA_ROOT', device, bootIndex: 0 };
-  if (/^disk\.eph\d+$/.test(file)) return { name: disk.target, kind: 'NOVA_EPHEMERAL', device, bootIndex: null };
+  // Files `<uuid>/disk`, `disk.eph<N>`; RBD images (images_type=rbd) `<uuid>_disk`, `<uuid>_disk.eph<N>`.
+  if (file === 'disk' || /^[0-9a-f-]{36}_disk$/.test(file)) return { name: disk.target, kind: 'NOVA_ROOT', device, bootIndex: 0 };
+  if (/^(?:[0-9a-f-]{36}_)?disk\.eph\d+$/.test(file)) return { name: disk.target, kind: 'NOVA_EPHEMERAL', device, bootIndex: null };
   const v = volumes.find((c) => path.includes(c.volumeId));
   if (v) return { name: disk.target, kind: 'CINDER', volumeExternalId: v.volumeId, device: v.device ?? device, bootIndex: v.bootIndex };
   return null;

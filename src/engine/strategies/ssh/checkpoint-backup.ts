@@ -9,7 +9,8 @@
 // a point-in-time NBD export of every disk (QEMU keeps the old data of blocks the guest overwrites
 // in a scratch file meanwhile). A full backup reads the export's allocated extents; an incremental
 // one first redefines the parent's checkpoint (its XML is stored with the parent backup) and reads
-// only what the bitmap `backup-<disk>` marks dirty since then. On commit the job ends, the parent's
+// only what the bitmap `backup-<disk>` marks dirty since then. On commit (once the backup record
+// naming the new checkpoint is durable; before that any failure deletes it) the job ends, the parent's
 // checkpoint goes (its bitmap with it) and the new checkpoint's libvirt metadata is dropped while its
 // bitmap stays in the image: libvirt holds no checkpoint metadata between backups, so nothing blocks
 // Nova from undefining the domain (undefine refuses inactive domains with checkpoint metadata).
@@ -19,6 +20,9 @@ import { splitExtent, StrategyError, type DataExtent, type Extent, type Strategy
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
 import { NbdClient } from './nbd-client.ts';
+import type { Transport } from './instance-backup.ts';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export interface CheckpointBackupOptions {
   credentials: HypervisorCredentials;
@@ -36,6 +40,8 @@ export interface CheckpointBackupOptions {
   libvirtUri?: string;
   /** Largest extent handed to the repository. */
   maxExtent?: number;
+  /** How the NBD export is reached: through the SSH connection (default) or a netcat relay. */
+  transport?: Transport;
 }
 
 /** What a disk's backup record keeps for the next incremental. */
@@ -61,6 +67,8 @@ export class CheckpointInstanceBackup {
   private jobStarted = false;
   private state: 'open' | 'committed' | 'closed' = 'open';
   private files: string[] = [];
+  /** Pid file of the netcat relay, once started. */
+  private relayPid: string | null = null;
 
   private constructor(
     readonly options: CheckpointBackupOptions,
@@ -162,6 +170,11 @@ export class CheckpointInstanceBackup {
       );
       this.disks.push(new CheckpointDiskSource(this, d, incremental, reason));
     }
+    // RBD disks are read from Ceph with their own snapshots: no bitmap, not in the job.
+    for (const d of await lv.rbdDisks(this.domain)) {
+      checkpointDisks.push(`<disk name='${d.target}' checkpoint='no'/>`);
+      backupDisks.push(`<disk name='${d.target}' backup='no'/>`);
+    }
     const backupXml =
       `<domainbackup mode='pull'>${this.parentName ? `<incremental>${this.parentName}</incremental>` : ''}` +
       `<server transport='unix' socket='${this.socket}'/><disks>${backupDisks.join('')}</disks></domainbackup>`;
@@ -180,6 +193,13 @@ export class CheckpointInstanceBackup {
       if (this.quiesced) await (await this.connection()).exec(lv.virsh('domfsthaw', this.domain)).catch(() => {});
     }
     for (const disk of this.disks) await disk.prepare();
+    // The new checkpoint's definition, recorded with this backup to redefine it before the next one.
+    // Without its <parent>: the parent's checkpoint is deleted on commit, and a redefinition naming
+    // a parent libvirt does not know fails.
+    const xml = (await this.virsh('CHECKPOINT_FAILED', 'checkpoint-dumpxml', this.domain, this.checkpointName, '--no-domain'))
+      .replace(/\s*<parent>[\s\S]*?<\/parent>/, '');
+    const checkpoint = JSON.stringify({ checkpoint: this.checkpointName, xml } satisfies Checkpoint);
+    for (const d of this.disks) d.checkpoint = d.tracked ? checkpoint : '';
   }
 
   /** Leftovers of a crashed run: a backup job, checkpoints of ours that are not the parent, overlays. */
@@ -209,6 +229,45 @@ export class CheckpointInstanceBackup {
     }
   }
 
+  /**
+   * A stream to the job's NBD server: a channel of the SSH connection, or in netcat mode plain TCP
+   * (trusted networks only) through one relay to the job's socket (`socat … fork`: one TCP
+   * connection per disk), started over SSH and stopped with the job.
+   */
+  async nbdStream(): Promise<Duplex> {
+    const conn = await this.connection();
+    const t = this.options.transport ?? { kind: 'ssh' };
+    if (t.kind === 'ssh') return conn.forwardUnix(this.socket);
+    if (!this.relayPid) {
+      this.relayPid = `${this.socket}.relay`;
+      this.files.push(this.relayPid);
+      await conn.run(
+        `sh -c ${shq(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr,fork UNIX-CONNECT:${this.socket} </dev/null >/dev/null 2>&1 & echo $! > ${this.relayPid}`)}`,
+        'TRANSFER_FAILED',
+        { prefixed: false },
+      );
+    }
+    const host = t.bindAddress === '0.0.0.0' ? this.options.credentials.host : t.bindAddress;
+    for (let i = 0; ; i++) {
+      try {
+        return await new Promise<Socket>((resolve, reject) => {
+          const s = netConnect({ host, port: t.port }, () => resolve(s));
+          s.once('error', reject);
+        });
+      } catch (e) {
+        if (i >= 50) throw new StrategyError('TRANSFER_FAILED', `netcat relay on ${host}:${t.port} unreachable`, { cause: e });
+        await sleep(50);
+      }
+    }
+  }
+
+  private async stopRelay() {
+    if (!this.relayPid) return;
+    const f = shq(this.relayPid);
+    await (await this.connection()).exec(`sh -c ${shq(`[ -f ${f} ] && kill "$(cat ${f})" 2>/dev/null; rm -f ${f}`)}`, { prefixed: false });
+    this.relayPid = null;
+  }
+
   private async writeFile(name: string, content: string): Promise<string> {
     const path = `${this.options.workDir ?? '/tmp'}/strongbox-${name}`;
     this.files.push(path); // removed by close() whatever happens below
@@ -226,24 +285,27 @@ export class CheckpointInstanceBackup {
     throw new StrategyError('COMMAND_FAILED', `writing ${path} on ${this.options.credentials.host} failed: ${last}`);
   }
 
-  /** Once every disk committed: end the job, keep only the new checkpoint's bitmap. */
+  /**
+   * Once every disk committed (the backup record naming the new checkpoint is durable): end the
+   * job, delete the parent's checkpoint with its bitmap, keep only the new checkpoint's bitmap.
+   * Never rolled back from here: if a step fails, the next run's recovery finishes it (the new
+   * checkpoint is then its parent; the old one is not and goes).
+   */
   async commitAll() {
     if (this.state !== 'open') return;
     if (this.disks.some((d) => !d.committed)) return;
+    this.state = 'committed';
     await this.endJob();
     if (this.parentName) {
       await this.virsh('CHECKPOINT_FAILED', 'checkpoint-delete', this.domain, this.parentName);
       this.parentRedefined = false;
     }
-    const xml = await this.virsh('CHECKPOINT_FAILED', 'checkpoint-dumpxml', this.domain, this.checkpointName, '--no-domain');
     await this.virsh('CHECKPOINT_FAILED', 'checkpoint-delete', this.domain, this.checkpointName, '--metadata');
-    const checkpoint = JSON.stringify({ checkpoint: this.checkpointName, xml } satisfies Checkpoint);
-    for (const d of this.disks) d.checkpoint = d.tracked ? checkpoint : '';
-    this.state = 'committed';
   }
 
   private async endJob() {
     for (const d of this.disks) await d.stopReading();
+    await this.stopRelay();
     if (!this.jobStarted) return;
     const conn = await this.connection();
     const lv = await this.libvirt();
@@ -270,8 +332,8 @@ export class CheckpointInstanceBackup {
         errors.push(e);
       }
     };
+    if (this.domain) await step(() => this.endJob()); // a no-op unless a commit failed before ending it
     if (wasOpen && this.domain) {
-      await step(() => this.endJob());
       await step(async () => {
         const lv = await this.libvirt();
         const conn = await this.connection();
@@ -342,7 +404,7 @@ export class CheckpointDiskSource implements StrategyDiskSource {
     } else {
       this.extentList = this.allocated.map((e) => ({ ...e }));
     }
-    const stream = await conn.forwardUnix(this.session.socket);
+    const stream = await this.session.nbdStream();
     this.lost = conn.lost;
     this.nbd = await Promise.race([NbdClient.connect(stream, this.disk.target), conn.lost]);
     this.size = this.nbd.size;

@@ -125,6 +125,8 @@ export class SshInstanceBackup {
     disks.forEach((d, i) => args.push('--diskspec', `${d.target},snapshot=external,file=${overlays[i]}`));
     // Unlisted disks would get libvirt's default (an external overlay too): say no explicitly.
     for (const d of skipped) args.push('--diskspec', `${d.target},snapshot=no`);
+    // RBD disks are read from Ceph (their own snapshots), never overlaid.
+    for (const d of await lv.rbdDisks(this.domain)) args.push('--diskspec', `${d.target},snapshot=no`);
     const snap = await (await this.connection()).exec(args);
     if (snap.code !== 0) {
       // --atomic: libvirt made no overlay active; remove any file it may have created.
@@ -220,6 +222,7 @@ export class SshDiskSource implements StrategyDiskSource {
     this.name = disk.target;
     this.mode = incremental ? 'incremental' : 'full';
     this.frozen = disk.source;
+    if (session.options.track !== false) this.checkpoint = JSON.stringify({ layer: overlay } satisfies Checkpoint);
     const work = session.options.workDir ?? '/tmp';
     this.socket = `${work}/strongbox-${session.options.backupId}-${disk.target}.sock`;
     this.pidFile = `${work}/strongbox-${session.options.backupId}-${disk.target}.pid`;
@@ -347,13 +350,11 @@ export class SshDiskSource implements StrategyDiskSource {
     await this.stopServer();
     if (this.session.options.track === false) {
       await this.session.mergeActive(this.disk.target, this.overlay);
-      this.checkpoint = '';
     } else {
       if (SB_LAYER.test(this.frozen)) {
         if (!this.frozenBacking) throw new StrategyError('BLOCKCOMMIT_FAILED', `${this.frozen} has no backing file`);
         await this.session.mergeBelow(this.disk.target, this.frozen, this.frozenBacking);
       }
-      this.checkpoint = JSON.stringify({ layer: this.overlay } satisfies Checkpoint);
     }
     this.state = 'committed';
   }

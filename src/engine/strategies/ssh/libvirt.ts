@@ -10,6 +10,13 @@ export interface DomainDisk {
   source: string;
 }
 
+/** A disk of the domain that QEMU reads from Ceph (`<source protocol='rbd' name='pool/image'>`). */
+export interface RbdDomainDisk {
+  target: string;
+  pool: string;
+  image: string;
+}
+
 export interface ChainLayer {
   filename: string;
   format: string;
@@ -34,9 +41,26 @@ export class Libvirt {
     return ['virsh', '-q', '-c', this.uri, ...args];
   }
 
+  /**
+   * A read-only query. Under heavy load an exec channel has been seen to close without an exit
+   * status although the command ran (code -1): a query is safe to ask again.
+   */
+  private async query(args: string[], errorCode: string): Promise<string> {
+    const r = await this.ask(args);
+    if (r.code !== 0) throw new StrategyError(errorCode, `${args.join(' ').slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+    return r.stdout.toString();
+  }
+
+  private async ask(args: string[]) {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.conn.exec(args);
+      if (r.code !== -1 || attempt === 3) return r;
+    }
+  }
+
   /** The libvirt domain name of a Nova instance (Nova sets the domain UUID to the instance UUID). */
   async domainName(novaUuid: string): Promise<string> {
-    const r = await this.conn.exec(this.virsh('domname', novaUuid));
+    const r = await this.ask(this.virsh('domname', novaUuid));
     if (r.code !== 0) {
       throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain with UUID ${novaUuid} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
     }
@@ -45,7 +69,7 @@ export class Libvirt {
 
   /** The domain `name` (Nova's instance_name), checked to be the instance `novaUuid`. */
   async checkDomain(name: string, novaUuid: string): Promise<string> {
-    const r = await this.conn.exec(this.virsh('domuuid', name));
+    const r = await this.ask(this.virsh('domuuid', name));
     if (r.code !== 0) {
       throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain ${name} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
     }
@@ -58,7 +82,7 @@ export class Libvirt {
 
   /** File-backed disks (Nova root and ephemeral disks); cdroms, RBD and block devices are skipped. */
   async disks(domain: string): Promise<DomainDisk[]> {
-    const out = await this.conn.run(this.virsh('domblklist', domain, '--details'), 'DOMAIN_QUERY_FAILED');
+    const out = await this.query(this.virsh('domblklist', domain, '--details'), 'DOMAIN_QUERY_FAILED');
     const disks: DomainDisk[] = [];
     for (const line of out.split('\n')) {
       const [type, device, target, ...rest] = line.trim().split(/\s+/);
@@ -68,8 +92,14 @@ export class Libvirt {
     return disks;
   }
 
+  /** RBD-backed disks (Nova's images_type=rbd, Cinder RBD volumes), from the live domain XML. */
+  async rbdDisks(domain: string): Promise<RbdDomainDisk[]> {
+    const xml = await this.query(this.virsh('dumpxml', domain), 'DOMAIN_QUERY_FAILED');
+    return parseRbdDisks(xml);
+  }
+
   async chain(image: string): Promise<ChainLayer[]> {
-    const out = await this.conn.run(['qemu-img', 'info', '--backing-chain', '--output=json', '-U', image], 'CHAIN_QUERY_FAILED');
+    const out = await this.query(['qemu-img', 'info', '--backing-chain', '--output=json', '-U', image], 'CHAIN_QUERY_FAILED');
     const infos = JSON.parse(out) as Array<Record<string, unknown>>;
     return infos.map((i) => ({
       filename: String(i['filename']),
@@ -91,7 +121,7 @@ export class Libvirt {
   }
 
   private async map(spec: string): Promise<MapEntry[]> {
-    const out = await this.conn.run(['qemu-img', 'map', '--output=json', '-U', spec], 'MAP_FAILED');
+    const out = await this.query(['qemu-img', 'map', '--output=json', '-U', spec], 'MAP_FAILED');
     return (JSON.parse(out) as Array<Record<string, unknown>>).map((e) => ({
       offset: Number(e['start']),
       length: Number(e['length']),
@@ -116,6 +146,22 @@ export function coalesce<T extends Extent>(entries: T[], same: (a: T, b: T) => b
     const last = out[out.length - 1];
     if (last && last.offset + last.length === e.offset && same(last, e)) last.length += e.length;
     else out.push({ ...e });
+  }
+  return out;
+}
+
+/** The `<disk type='network' device='disk'>` elements with an rbd source of a domain XML. */
+export function parseRbdDisks(xml: string): RbdDomainDisk[] {
+  const out: RbdDomainDisk[] = [];
+  for (const [, attrs, body] of xml.matchAll(/<disk\b([^>]*)>([\s\S]*?)<\/disk>/g)) {
+    if (!/type=['"]network['"]/.test(attrs!) || !/device=['"]disk['"]/.test(attrs!)) continue;
+    const source = /<source\b[^>]*>|<source\b[^>]*\/>/.exec(body!)?.[0] ?? '';
+    if (!/protocol=['"]rbd['"]/.test(source)) continue;
+    const name = /name=['"]([^'"]+)['"]/.exec(source)?.[1];
+    const target = /<target\b[^>]*dev=['"]([^'"]+)['"]/.exec(body!)?.[1];
+    const slash = name?.indexOf('/') ?? -1;
+    if (!name || !target || slash <= 0) continue;
+    out.push({ target, pool: name.slice(0, slash), image: name.slice(slash + 1) });
   }
   return out;
 }
