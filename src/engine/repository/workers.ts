@@ -39,6 +39,7 @@ export class WorkerPool {
         this.pending.delete(r.seq);
         if (this.pending.size === 0) for (const x of this.workers) x.w.unref();
         if (r.ok) p.resolve(r);
+        else if (r.writeCode) p.reject(Object.assign(new Error(r.error), { code: r.writeCode }));
         else p.reject(new ChunkError(r.error, r.blobIndex));
       });
       w.on('error', (e) => this.fail(e));
@@ -96,6 +97,16 @@ export class WorkerPool {
     const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
     const r = await this.send({ op: 'open', buf: b, out: o, blobs: own }, transfer);
     return { buf: reclaim(r.buf!), out: reclaim(r.out!) };
+  }
+
+  /** Decrypts, decompresses and verifies blobs lying in `buf`, and writes them one after the
+   *  other to file descriptor `fd` at `position`, all in the worker (the plain bytes never come
+   *  back). `buf` is moved to the worker and back: use the returned one. */
+  async restoreTo(buf: Buffer, blobs: OpenBlob[], fd: number, position: number): Promise<Buffer> {
+    const b = owned(buf, buf.length);
+    const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
+    const r = await this.send({ op: 'restore', buf: b, blobs: own, fd, position }, [b.buffer as ArrayBuffer]);
+    return reclaim(r.buf!);
   }
 
   async close(): Promise<void> {
