@@ -10,7 +10,8 @@ import { RepositoryError } from './errors.ts';
 import { layout } from './format.ts';
 import type { Manifest } from './manifest.ts';
 import type { Repository } from './repository.ts';
-import { ChunkError } from './workers.ts';
+import { BackendError } from '../destinations/backend.ts';
+import { ChunkError, PackReadError } from './workers.ts';
 import { BufferPool } from './buffer-pool.ts';
 
 export type RestoreTarget =
@@ -138,13 +139,15 @@ function reporter(onProgress: RestoreOptions['onProgress'], bytesTotal: number):
 }
 
 /** To a file or device: each worker decrypts, verifies and writes its groups itself (positional
- *  writes, in any order), so restored bytes never cross threads and the main thread only reads. */
+ *  writes, in any order), so restored bytes never cross threads. From a local destination the
+ *  workers read the packs too: the main thread only plans and dispatches. */
 async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandle, sparse: boolean, stored: BufferPool, progress: Progress, signal?: AbortSignal): Promise<Counts> {
   const counts = { writtenBytes: 0, chunks: 0 };
   let done = 0;
   let failure: unknown = null;
   const running = new Set<Promise<void>>();
   let zeroBuf: Buffer | null = null;
+  const local = repo.backend.localFile?.bind(repo.backend);
   for (const g of groups) {
     if (signal?.aborted) failure ??= RepositoryError.aborted();
     if (failure) break;
@@ -160,8 +163,11 @@ async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandl
     }
     while (running.size >= WINDOW) await Promise.race(running);
     const p: Promise<void> = (async () => {
-      const buf = await readGroup(repo, g, stored);
-      stored.give(await openGroup(repo, g, () => repo.pool.restoreTo(buf, blobsOf(g), fh.fd, g.offset)));
+      if (local) await openGroup(repo, g, () => readLocal(repo, g, () => repo.pool.restoreFromFile({ path: local(layout.pack(g.pack)), offset: g.packOffset, length: g.length }, blobsOf(g), fh.fd, g.offset)));
+      else {
+        const buf = await readGroup(repo, g, stored);
+        stored.give(await openGroup(repo, g, () => repo.pool.restoreTo(buf, blobsOf(g), fh.fd, g.offset)));
+      }
       counts.writtenBytes += g.rawLength;
       counts.chunks += g.slots.length;
       done += g.rawLength;
@@ -174,6 +180,7 @@ async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandl
     running.add(p);
   }
   while (running.size) await Promise.race(running);
+  if (local) await repo.pool.release();
   if (failure) throw failure;
   progress(done, true);
   return counts;
@@ -240,6 +247,19 @@ async function readGroup(repo: Repository, g: DataGroup, stored: BufferPool): Pr
   }
   if (buf.length !== g.length) throw RepositoryError.truncated(repo.location, key, g.packOffset + g.length, g.packOffset + buf.length);
   return buf;
+}
+
+/** A worker's read of a local pack, its failures named as readGroup names them. */
+async function readLocal(repo: Repository, g: DataGroup, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    if (!(e instanceof PackReadError)) throw e;
+    const key = layout.pack(g.pack);
+    if (e.code === 'ENOENT') throw RepositoryError.missingObject(repo.location, key, 'a backup references chunks in it');
+    if (e.code === 'SHORT') throw RepositoryError.truncated(repo.location, key, g.packOffset + g.length, g.packOffset + (e.bytes ?? 0));
+    throw new BackendError('UNAVAILABLE', `${repo.location}: ${key}: ${e.message}`, { cause: e });
+  }
 }
 
 function blobsOf(g: DataGroup) {

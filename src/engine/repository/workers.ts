@@ -18,6 +18,13 @@ export class ChunkError extends Error {
   }
 }
 
+/** A worker could not read a local pack: `code` is the errno code, or SHORT (then `bytes` were read). */
+export class PackReadError extends Error {
+  constructor(message: string, readonly code: string, readonly bytes?: number) {
+    super(message);
+  }
+}
+
 export class WorkerPool {
   private workers: { w: Worker; busy: number }[] = [];
   private pending = new Map<number, Pending>();
@@ -40,6 +47,7 @@ export class WorkerPool {
         if (this.pending.size === 0) for (const x of this.workers) x.w.unref();
         if (r.ok) p.resolve(r);
         else if (r.writeCode) p.reject(Object.assign(new Error(r.error), { code: r.writeCode }));
+        else if (r.readCode) p.reject(new PackReadError(r.error, r.readCode, r.readBytes));
         else p.reject(new ChunkError(r.error, r.blobIndex));
       });
       w.on('error', (e) => this.fail(e));
@@ -57,10 +65,10 @@ export class WorkerPool {
     this.pending.clear();
   }
 
-  private send(msg: DistributiveOmit<WorkerRequest, 'seq'>, transfer: ArrayBuffer[]): Promise<WorkerResponse & { ok: true }> {
+  private send(msg: DistributiveOmit<WorkerRequest, 'seq'>, transfer: ArrayBuffer[], to?: (typeof this.workers)[number]): Promise<WorkerResponse & { ok: true }> {
     if (this.failed) return Promise.reject(this.failed);
     const seq = ++this.seq;
-    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const slot = to ?? this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
     slot.busy++;
     // Keep the process alive only while work is outstanding (an idle pool must not block exit).
     if (this.pending.size === 0) for (const x of this.workers) x.w.ref();
@@ -107,6 +115,17 @@ export class WorkerPool {
     const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
     const r = await this.send({ op: 'restore', buf: b, blobs: own, fd, position }, [b.buffer as ArrayBuffer]);
     return reclaim(r.buf!);
+  }
+
+  /** restoreTo, with the stored bytes read by the worker itself from a local pack file. */
+  async restoreFromFile(file: { path: string; offset: number; length: number }, blobs: OpenBlob[], fd: number, position: number): Promise<void> {
+    const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
+    await this.send({ op: 'restore', file, blobs: own, fd, position }, []);
+  }
+
+  /** Every worker closes the pack file restoreFromFile left open. */
+  async release(): Promise<void> {
+    await Promise.all(this.workers.map((w) => this.send({ op: 'release' }, [], w)));
   }
 
   async close(): Promise<void> {
