@@ -1,7 +1,8 @@
 // The restorer: one disk of one backup to a sparse file, a block device or a stream. Every chunk
 // is decrypted, decompressed and its keyed id recomputed (in worker threads) before it is
-// written. Blobs lying back to back in a pack are fetched with one ranged read (up to 16 MiB).
-// Zero ranges are skipped in files (the file is sized first, so they stay holes) and written out
+// written. Blobs lying back to back in a pack are fetched with one ranged read (up to MAX_READ).
+// To a file or device the workers write what they restore themselves, in any order (and from a
+// local destination read the packs themselves too); to a stream it comes back in order. Zero ranges are skipped in files (the file is sized first, so they stay holes) and written out
 // to devices and streams.
 import fs from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -31,8 +32,8 @@ export type RestoreOptions = {
 export type RestoreResult = { backupId: string; disk: string; bytes: number; writtenBytes: number; chunks: number; seconds: number };
 
 // Up to WINDOW groups in flight, each one ranged read of at most MAX_READ stored bytes restored
-// into one buffer of at most MAX_RAW plain bytes (both reused): enough to keep both cores and the
-// disk busy, little enough to bound memory (WINDOW × (MAX_READ + MAX_RAW)).
+// into one buffer of at most MAX_RAW plain bytes (both reused: a worker's own when it writes the
+// target, else lent): enough to keep both cores and the disk busy, little enough to bound memory.
 export const MAX_READ = 2 << 20;
 export const MAX_RAW = 4 << 20;
 const WINDOW = 4;
