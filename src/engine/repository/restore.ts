@@ -37,6 +37,9 @@ export type RestoreResult = { backupId: string; disk: string; bytes: number; wri
 export const MAX_READ = 2 << 20;
 export const MAX_RAW = 4 << 20;
 const WINDOW = 4;
+// Groups the workers read themselves cost the main thread no buffer: a deeper queue per worker
+// then only hides the main thread's wake-up latency (a worker never waits for its next group).
+const LOCAL_WINDOW = 8;
 const ZERO_WRITE = 1 << 20;
 
 type Group =
@@ -162,7 +165,7 @@ async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandl
       progress(done);
       continue;
     }
-    while (running.size >= WINDOW) await Promise.race(running);
+    while (running.size >= (local ? LOCAL_WINDOW : WINDOW)) await Promise.race(running);
     const p: Promise<void> = (async () => {
       if (local) await openGroup(repo, g, () => readLocal(repo, g, () => repo.pool.restoreFromFile({ path: local(layout.pack(g.pack)), offset: g.packOffset, length: g.length }, blobsOf(g), fh.fd, g.offset)));
       else {
