@@ -13,24 +13,25 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const here = path.join(root, 'src/engine/repository');
 const dir = path.join(root, 'node_modules/.cache/strongbox');
 fs.mkdirSync(dir, { recursive: true });
-const out = path.join(dir, `repo-cli-${process.pid}.mjs`);
+// Split at dynamic imports: the S3 and Swift destinations (and the AWS SDK, ~27 MB of heap) load
+// only when a destination of theirs is opened, not for every file-system backup or restore.
+const out = path.join(dir, `repo-cli-${process.pid}`);
 buildSync({
-  entryPoints: [path.join(here, 'cli.ts')],
+  entryPoints: { cli: path.join(here, 'cli.ts') },
   bundle: true,
+  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
   packages: 'external',
-  outfile: out,
+  outdir: out,
+  entryNames: '[name]',
   // workers.ts finds worker-thread.ts next to itself.
   define: { 'import.meta.url': JSON.stringify(pathToFileURL(path.join(here, 'workers.ts')).href) },
   logLevel: 'silent',
 });
-let cli;
-try {
-  cli = await import(pathToFileURL(out).href);
-} finally {
-  fs.rmSync(out, { force: true });
-}
+// The split parts load lazily, so the folder stays until the process exits.
+process.on('exit', () => fs.rmSync(out, { recursive: true, force: true }));
+const cli = await import(pathToFileURL(path.join(out, 'cli.js')).href);
 const code = await cli.run(process.argv.slice(3));
 process.exit(typeof code === 'number' ? code : 0);

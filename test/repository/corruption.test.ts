@@ -127,4 +127,21 @@ describe('damage to any stored object is named', () => {
     await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
     await repo.close();
   });
+
+  // The workers read packs of a file-system destination themselves: their failures are named too.
+  it('restore from a truncated or missing pack names it and leaves no partial file', async () => {
+    const [pack] = await listObjects(dir, 'data');
+    const out = path.join(dir, 'out.raw');
+    const size = (await fs.stat(path.join(root, pack))).size;
+    await fs.truncate(path.join(root, pack), Math.floor(size / 2));
+    let repo = await openRepository(dir);
+    await expect(repo.restore(backupId, 0, { kind: 'file', path: out })).rejects.toMatchObject({ code: 'TRUNCATED', object: pack });
+    await repo.close();
+    await fs.rm(path.join(root, pack));
+    repo = await openRepository(dir);
+    await expect(repo.restore(backupId, 0, { kind: 'file', path: out })).rejects.toMatchObject({ code: 'MISSING_OBJECT', object: pack });
+    await repo.close();
+    await expect(fs.stat(out)).rejects.toThrow();
+    await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+  });
 });

@@ -20,6 +20,9 @@ export interface Backend {
   /** Optional: an object written piece by piece at given offsets, as atomic as `put` (invisible
    *  until `commit`), so a large object needs no buffer of its own size. */
   openWriter?(key: string): Promise<ObjectWriter>;
+  /** Optional: the path of the file holding the object when it lies on this machine's file system,
+   *  so a worker thread may read it directly (a missing object: the file does not exist). */
+  localFile?(key: string): string;
   /** Size of the object, or null when it does not exist. */
   stat(key: string): Promise<ObjectInfo | null>;
   /** Every object whose key starts with `prefix`, in no promised order. */

@@ -37,6 +37,10 @@ export class FsBackend implements Backend {
     throw new BackendError('UNAVAILABLE', `${this.location}: ${key}: ${err?.message ?? String(e)}`, { cause: e });
   }
 
+  localFile(key: string): string {
+    return this.file(key);
+  }
+
   async get(key: string): Promise<Buffer> {
     try {
       return await fs.readFile(this.file(key));

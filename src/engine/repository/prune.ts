@@ -142,7 +142,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions): Promise<Pr
     const stored = new Map<string, number>();
     for await (const o of backend.list(layout.data)) stored.set(o.key.split('/').pop()!, o.size);
     const entriesOf = new Map<string, PackEntry[]>();
-    for (const [, packs] of repo.index.objects) for (const p of packs) if (stored.get(p.packId) === p.size && !entriesOf.has(p.packId)) entriesOf.set(p.packId, p.entries);
+    for (const [, packs] of repo.index.objects) for (const p of packs) if (stored.get(p.packId) === p.size && !entriesOf.has(p.packId)) entriesOf.set(p.packId, repo.index.entries(p.packId)!);
     const unindexed = [...stored.keys()].filter((p) => !entriesOf.has(p));
     await forEachLimit(unindexed, 4, async (packId) => {
       try {

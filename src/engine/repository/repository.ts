@@ -10,7 +10,7 @@
 import type { Backend } from '../destinations/backend.ts';
 import { runBackup, type BackupOptions, type BackupResult, type DiskInput } from './backup.ts';
 import { decodeRecord, type BackupRecord } from './backup-record.ts';
-import { ChunkIndex, decodeIndex } from './chunk-index.ts';
+import { ChunkIndex } from './chunk-index.ts';
 import { RepositoryError } from './errors.ts';
 import {
   DEFAULT_CHUNK_SIZE,
@@ -158,7 +158,7 @@ export class Repository {
     const damaged: RepositoryError[] = [];
     await forEachLimit(names, 8, async (key) => {
       try {
-        index.addObject(key, decodeIndex(await getSealed(this.backend, this.keys.dataKey, key)));
+        index.addObject(key, await getSealed(this.backend, this.keys.dataKey, key));
       } catch (e) {
         if (e instanceof RepositoryError) damaged.push(e);
         else if ((e as { code?: string }).code === 'NOT_FOUND') return; // removed by a prune meanwhile

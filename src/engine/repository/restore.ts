@@ -1,7 +1,8 @@
 // The restorer: one disk of one backup to a sparse file, a block device or a stream. Every chunk
 // is decrypted, decompressed and its keyed id recomputed (in worker threads) before it is
-// written. Blobs lying back to back in a pack are fetched with one ranged read (up to 16 MiB).
-// Zero ranges are skipped in files (the file is sized first, so they stay holes) and written out
+// written. Blobs lying back to back in a pack are fetched with one ranged read (up to MAX_READ).
+// To a file or device the workers write what they restore themselves, in any order (and from a
+// local destination read the packs themselves too); to a stream it comes back in order. Zero ranges are skipped in files (the file is sized first, so they stay holes) and written out
 // to devices and streams.
 import fs from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -10,7 +11,8 @@ import { RepositoryError } from './errors.ts';
 import { layout } from './format.ts';
 import type { Manifest } from './manifest.ts';
 import type { Repository } from './repository.ts';
-import { ChunkError } from './workers.ts';
+import { BackendError } from '../destinations/backend.ts';
+import { ChunkError, PackReadError } from './workers.ts';
 import { BufferPool } from './buffer-pool.ts';
 
 export type RestoreTarget =
@@ -30,11 +32,15 @@ export type RestoreOptions = {
 export type RestoreResult = { backupId: string; disk: string; bytes: number; writtenBytes: number; chunks: number; seconds: number };
 
 // Up to WINDOW groups in flight, each one ranged read of at most MAX_READ stored bytes restored
-// into one buffer of at most MAX_RAW plain bytes (both reused): enough to keep both cores and the
-// disk busy, little enough to bound memory (WINDOW × (MAX_READ + MAX_RAW)).
+// into one buffer of at most MAX_RAW plain bytes (both reused: a worker's own when it writes the
+// target, else lent): enough to keep both cores and the disk busy, little enough to bound memory.
 export const MAX_READ = 2 << 20;
 export const MAX_RAW = 4 << 20;
 const WINDOW = 4;
+// Groups the workers read themselves cost the main thread no buffer: a deeper queue per worker
+// then only hides the main thread's wake-up latency (a worker never waits for its next group).
+const LOCAL_WINDOW = 8;
+const ZERO_WRITE = 1 << 20;
 
 type Group =
   | { kind: 'zero'; offset: number; length: number }
@@ -69,56 +75,9 @@ export async function runRestore(
     }
     const sparse = target.kind === 'file';
 
-    let written = 0;
-    let done = 0;
-    let chunks = 0;
-    let lastReport = 0;
-    const zeroBuf = Buffer.alloc(Math.min(manifest.chunkSize * 4, MAX_RAW));
+    const progress = reporter(opts.onProgress, manifest.size);
     const stored = new BufferPool(Math.max(MAX_READ, manifest.chunkSize + 64), WINDOW + 1);
-    const plain = new BufferPool(Math.max(MAX_RAW, manifest.chunkSize), WINDOW + 1);
-    const write = async (buf: Buffer, position: number) => {
-      if (fh) {
-        let o = 0;
-        while (o < buf.length) o += (await fh.write(buf, o, buf.length - o, position + o)).bytesWritten;
-      } else {
-        const s = (target as { stream: Writable }).stream;
-        if (!s.write(buf)) await new Promise<void>((r, j) => {
-          s.once('drain', r);
-          s.once('error', j);
-        });
-      }
-      written += buf.length;
-    };
-
-    // A sliding window of fetch+decrypt jobs, consumed in order.
-    const fetches: Promise<Buffer | null>[] = [];
-    let next = 0;
-    const start = () => {
-      const g = groups[next++];
-      fetches.push(g.kind === 'zero' ? Promise.resolve(null) : fetchGroup(repo, g, stored, plain));
-      fetches[fetches.length - 1].catch(() => {}); // surfaced when consumed
-    };
-    while (next < groups.length && fetches.length < WINDOW) start();
-    for (let k = 0; k < groups.length; k++) {
-      if (opts.signal?.aborted) throw RepositoryError.aborted();
-      const g = groups[k];
-      const out = await fetches[k];
-      delete fetches[k];
-      if (next < groups.length) start();
-      if (g.kind === 'zero') {
-        if (!sparse) for (let o = 0; o < g.length; o += zeroBuf.length) await write(zeroBuf.subarray(0, Math.min(zeroBuf.length, g.length - o)), g.offset + o);
-      } else {
-        // One positional write per group (up to MAX_RAW of chunks, contiguous on the disk).
-        await write(out!, g.offset);
-        if (fh) plain.give(out); // a stream may still hold it
-        chunks += g.slots.length;
-      }
-      done += g.kind === 'zero' ? g.length : g.rawLength;
-      if (opts.onProgress && (Date.now() - lastReport > 100 || k === groups.length - 1)) {
-        lastReport = Date.now();
-        opts.onProgress({ bytesDone: done, bytesTotal: manifest.size });
-      }
-    }
+    const counts = fh ? await restoreToFile(repo, groups, fh, sparse, stored, progress, opts.signal) : await restoreToStream(repo, groups, (target as { stream: Writable }).stream, manifest.chunkSize, stored, progress, opts.signal);
     if (fh) {
       await fh.sync();
       await fh.close();
@@ -128,7 +87,7 @@ export async function runRestore(
       await fs.rename(partial, target.path);
       partial = null;
     }
-    return { backupId, disk: d.name, bytes: manifest.size, writtenBytes: written, chunks, seconds: (Date.now() - started) / 1000 };
+    return { backupId, disk: d.name, bytes: manifest.size, ...counts, seconds: (Date.now() - started) / 1000 };
   } finally {
     await fh?.close().catch(() => {});
     if (partial) await fs.rm(partial, { force: true }).catch(() => {});
@@ -170,7 +129,118 @@ function plan(repo: Repository, m: Manifest, backupId: string): Group[] {
   return groups;
 }
 
-async function fetchGroup(repo: Repository, g: Extract<Group, { kind: 'data' }>, stored: BufferPool, plain: BufferPool): Promise<Buffer> {
+type DataGroup = Extract<Group, { kind: 'data' }>;
+type Counts = { writtenBytes: number; chunks: number };
+type Progress = (done: number, last?: boolean) => void;
+
+function reporter(onProgress: RestoreOptions['onProgress'], bytesTotal: number): Progress {
+  let lastReport = 0;
+  return (bytesDone, last = false) => {
+    if (!onProgress || (!last && Date.now() - lastReport <= 100)) return;
+    lastReport = Date.now();
+    onProgress({ bytesDone, bytesTotal });
+  };
+}
+
+/** To a file or device: each worker decrypts, verifies and writes its groups itself (positional
+ *  writes, in any order), so restored bytes never cross threads. From a local destination the
+ *  workers read the packs too: the main thread only plans and dispatches. */
+async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandle, sparse: boolean, stored: BufferPool, progress: Progress, signal?: AbortSignal): Promise<Counts> {
+  const counts = { writtenBytes: 0, chunks: 0 };
+  let done = 0;
+  let failure: unknown = null;
+  const running = new Set<Promise<void>>();
+  let zeroBuf: Buffer | null = null;
+  const local = repo.backend.localFile?.bind(repo.backend);
+  for (const g of groups) {
+    if (signal?.aborted) failure ??= RepositoryError.aborted();
+    if (failure) break;
+    if (g.kind === 'zero') {
+      if (!sparse) {
+        zeroBuf ??= Buffer.alloc(ZERO_WRITE);
+        for (let o = 0; o < g.length; o += zeroBuf.length) await writeAll(fh, zeroBuf.subarray(0, Math.min(zeroBuf.length, g.length - o)), g.offset + o);
+        counts.writtenBytes += g.length;
+      }
+      done += g.length;
+      progress(done);
+      continue;
+    }
+    while (running.size >= (local ? LOCAL_WINDOW : WINDOW)) await Promise.race(running);
+    const p: Promise<void> = (async () => {
+      if (local) await openGroup(repo, g, () => readLocal(repo, g, () => repo.pool.restoreFromFile({ path: local(layout.pack(g.pack)), offset: g.packOffset, length: g.length }, blobsOf(g), fh.fd, g.offset)));
+      else {
+        const buf = await readGroup(repo, g, stored);
+        stored.give(await openGroup(repo, g, () => repo.pool.restoreTo(buf, blobsOf(g), fh.fd, g.offset)));
+      }
+      counts.writtenBytes += g.rawLength;
+      counts.chunks += g.slots.length;
+      done += g.rawLength;
+      progress(done);
+    })()
+      .catch((e) => {
+        failure ??= e;
+      })
+      .finally(() => running.delete(p));
+    running.add(p);
+  }
+  while (running.size) await Promise.race(running);
+  if (local) await repo.pool.release();
+  if (failure) throw failure;
+  progress(done, true);
+  return counts;
+}
+
+/** To a stream: in order, through a sliding window of groups restored into lent buffers. */
+async function restoreToStream(repo: Repository, groups: Group[], stream: Writable, chunkSize: number, stored: BufferPool, progress: Progress, signal?: AbortSignal): Promise<Counts> {
+  const counts = { writtenBytes: 0, chunks: 0 };
+  let done = 0;
+  const plain = new BufferPool(Math.max(MAX_RAW, chunkSize), WINDOW + 1);
+  const zeroBuf = Buffer.alloc(Math.min(ZERO_WRITE, Math.max(chunkSize, 1 << 16)));
+  const write = async (buf: Buffer) => {
+    if (!stream.write(buf)) await new Promise<void>((r, j) => {
+      stream.once('drain', r);
+      stream.once('error', j);
+    });
+    counts.writtenBytes += buf.length;
+  };
+  const fetches: Promise<Buffer | null>[] = [];
+  let next = 0;
+  const start = () => {
+    const g = groups[next++];
+    const f = g.kind === 'zero' ? Promise.resolve(null) : readGroup(repo, g, stored).then(async (buf) => {
+      const r = await openGroup(repo, g, () => repo.pool.open(buf, blobsOf(g), plain.take(g.rawLength)));
+      stored.give(r.buf);
+      return r.out;
+    });
+    f.catch(() => {}); // surfaced when consumed
+    fetches.push(f);
+  };
+  while (next < groups.length && fetches.length < WINDOW) start();
+  for (let k = 0; k < groups.length; k++) {
+    if (signal?.aborted) throw RepositoryError.aborted();
+    const g = groups[k];
+    const out = await fetches[k];
+    delete fetches[k];
+    if (next < groups.length) start();
+    if (g.kind === 'zero') {
+      for (let o = 0; o < g.length; o += zeroBuf.length) await write(zeroBuf.subarray(0, Math.min(zeroBuf.length, g.length - o)));
+      done += g.length;
+    } else {
+      await write(out!); // the stream may still hold it: not given back to the pool
+      counts.chunks += g.slots.length;
+      done += g.rawLength;
+    }
+    progress(done, k === groups.length - 1);
+  }
+  return counts;
+}
+
+async function writeAll(fh: fs.FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let o = 0; o < buf.length; ) o += (await fh.write(buf, o, buf.length - o, position + o)).bytesWritten;
+}
+
+/** The group's stored bytes: one ranged read, into a pooled buffer. */
+async function readGroup(repo: Repository, g: DataGroup, stored: BufferPool): Promise<Buffer> {
   const key = layout.pack(g.pack);
   let buf: Buffer;
   try {
@@ -180,18 +250,34 @@ async function fetchGroup(repo: Repository, g: Extract<Group, { kind: 'data' }>,
     throw e;
   }
   if (buf.length !== g.length) throw RepositoryError.truncated(repo.location, key, g.packOffset + g.length, g.packOffset + buf.length);
+  return buf;
+}
+
+/** A worker's read of a local pack, its failures named as readGroup names them. */
+async function readLocal(repo: Repository, g: DataGroup, run: () => Promise<void>): Promise<void> {
   try {
-    const r = await repo.pool.open(
-      buf,
-      g.slots.map((s) => ({ offset: s.loc.offset - g.packOffset, length: s.loc.length, flags: s.loc.flags, rawLength: s.loc.rawLength, id: s.id })),
-      plain.take(g.rawLength),
-    );
-    stored.give(r.buf);
-    return r.out;
+    await run();
+  } catch (e) {
+    if (!(e instanceof PackReadError)) throw e;
+    const key = layout.pack(g.pack);
+    if (e.code === 'ENOENT') throw RepositoryError.missingObject(repo.location, key, 'a backup references chunks in it');
+    if (e.code === 'SHORT') throw RepositoryError.truncated(repo.location, key, g.packOffset + g.length, g.packOffset + (e.bytes ?? 0));
+    throw new BackendError('UNAVAILABLE', `${repo.location}: ${key}: ${e.message}`, { cause: e });
+  }
+}
+
+function blobsOf(g: DataGroup) {
+  return g.slots.map((s) => ({ offset: s.loc.offset - g.packOffset, length: s.loc.length, flags: s.loc.flags, rawLength: s.loc.rawLength, id: s.id }));
+}
+
+/** Runs a worker's open of the group, naming the damaged chunk when one fails. */
+async function openGroup<T>(repo: Repository, g: DataGroup, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
   } catch (e) {
     if (e instanceof ChunkError) {
       const s = g.slots[e.blobIndex ?? 0];
-      throw RepositoryError.damaged(repo.location, key, `chunk ${s.id.toString('hex')} at pack offset ${s.loc.offset}: ${e.message}`);
+      throw RepositoryError.damaged(repo.location, layout.pack(g.pack), `chunk ${s.id.toString('hex')} at pack offset ${s.loc.offset}: ${e.message}`);
     }
     throw e;
   }

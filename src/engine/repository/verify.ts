@@ -98,18 +98,17 @@ export async function runVerify(repo: Repository, opts: VerifyOptions): Promise<
   // Data: read every pack, check its trailer against the index and every blob against its id.
   let checkedBytes = 0;
   if (opts.readData) {
-    const byPack = new Map<string, { offset: number; length: number; flags: number; rawLength: number; id: Buffer }[]>();
-    for (const [, packs] of index.objects) for (const p of packs) if (!byPack.has(p.packId)) byPack.set(p.packId, p.entries);
-    const total = [...byPack.keys()].reduce((s, p) => s + (index.packs.get(p) ?? 0), 0);
+    const packIds = [...index.packs.keys()];
+    const total = packIds.reduce((s, p) => s + (index.packs.get(p) ?? 0), 0);
     // Each pack in ranged reads of at most MAX_READ (restore's grouping), through reused buffers:
     // memory stays a few MiB per pack in flight whatever the pack size.
     const stored = new BufferPool(MAX_READ, 4);
     const plain = new BufferPool(MAX_RAW, 4);
-    await forEachLimit([...byPack.keys()], 3, async (packId) => {
+    await forEachLimit(packIds, 3, async (packId) => {
       const key = layout.pack(packId);
       const size = index.packs.get(packId)!;
       if (storedSizes.get(packId) !== size) return; // already reported
-      const entries = byPack.get(packId)!;
+      const entries = index.entries(packId)!;
       try {
         const head = await repo.backend.getRange(key, 0, PACK_MAGIC.length);
         if (!head.equals(PACK_MAGIC)) throw new Error('pack markers damaged');

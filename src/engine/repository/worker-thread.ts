@@ -4,6 +4,7 @@
 // to be reused: a sealed blob is written over its own plain chunk, a restored group is
 // decompressed into a buffer the main thread lends. The only per-chunk allocation left is the
 // cipher's output (young garbage of this thread, collected by releasedBytes' minor GCs).
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, open, sealInto } from './keys.ts';
 import { ChunkCompressor, ChunkDecompressor } from './compress.ts';
@@ -13,14 +14,19 @@ export type BlobToOpen = { offset: number; length: number; flags: number; rawLen
 
 export type WorkerRequest =
   | { op: 'hash'; seq: number; buf: Uint8Array }
+  /** Closes the pack file a restore left open. */
+  | { op: 'release'; seq: number }
   /** `buf`'s ArrayBuffer must have room for the chunk + 28 bytes: the blob is written over it. */
   | { op: 'seal'; seq: number; buf: Uint8Array; id: Uint8Array }
   /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other. */
-  | { op: 'open'; seq: number; buf: Uint8Array; out: Uint8Array; blobs: BlobToOpen[] };
+  | { op: 'open'; seq: number; buf: Uint8Array; out: Uint8Array; blobs: BlobToOpen[] }
+  /** Like open, into this thread's own buffer, then written to file descriptor `fd` at `position`.
+   *  The stored bytes come in `buf`, or are read here from `file` (`length` bytes at `offset`). */
+  | { op: 'restore'; seq: number; buf?: Uint8Array; file?: { path: string; offset: number; length: number }; blobs: BlobToOpen[]; fd: number; position: number };
 
 export type WorkerResponse =
   | { seq: number; ok: true; id?: Uint8Array; buf?: Uint8Array; blob?: Uint8Array; flags?: number; out?: Uint8Array }
-  | { seq: number; ok: false; error: string; blobIndex?: number };
+  | { seq: number; ok: false; error: string; blobIndex?: number; writeCode?: string; readCode?: string; readBytes?: number };
 
 const { dataKey, idKey, level } = workerData as { dataKey: Uint8Array; idKey: Uint8Array; level: number };
 const dk = Buffer.from(dataKey);
@@ -29,10 +35,59 @@ const compressor = new ChunkCompressor(level);
 const decompressor = new ChunkDecompressor();
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
+// Restored groups land here and go straight to the target: the plain bytes never cross threads.
+let restoreBuf = Buffer.alloc(0);
+// Groups read here (local packs): this thread's own buffer, and the pack file last opened.
+let readBuf = Buffer.alloc(0);
+let openPack: { path: string; fd: number } | null = null;
+
+/** `length` bytes at `offset` of a local pack file, into readBuf (consecutive groups mostly lie in
+ *  one pack: its descriptor is kept open until another pack is read). */
+function readPack(path: string, offset: number, length: number): Buffer | { readCode: string; readBytes?: number; error: string } {
+  try {
+    if (openPack?.path !== path) {
+      if (openPack) closeSync(openPack.fd);
+      openPack = null;
+      openPack = { path, fd: openSync(path, 'r') };
+    }
+    if (readBuf.length < length) readBuf = Buffer.allocUnsafeSlow(length);
+    let done = 0;
+    for (let n = 1; done < length && n > 0; done += n) n = readSync(openPack.fd, readBuf, done, length - done, offset + done);
+    if (done < length) return { readCode: 'SHORT', readBytes: done, error: 'short read' };
+    return readBuf.subarray(0, length);
+  } catch (e) {
+    const { message, code } = e as NodeJS.ErrnoException;
+    return { readCode: code ?? 'EIO', error: message };
+  }
+}
+
+/** Opens and verifies blobs lying in `buf` into `out`, one after the other; the bytes written,
+ *  or a failure message naming the blob. */
+function openBlobs(buf: Buffer, blobs: BlobToOpen[], out: Buffer): number | { error: string; blobIndex: number } {
+  let at = 0;
+  for (let i = 0; i < blobs.length; i++) {
+    const b = blobs[i];
+    const id = Buffer.from(b.id.buffer, b.id.byteOffset, b.id.length);
+    const into = out.subarray(at, at + b.rawLength);
+    let n: number;
+    try {
+      n = decompressor.decompressInto(open(dk, buf.subarray(b.offset, b.offset + b.length), id), b.flags, into);
+    } catch (e) {
+      return { error: `cannot decrypt or decompress: ${(e as Error).message}`, blobIndex: i };
+    }
+    if (n !== b.rawLength || !chunkId(ik, into).equals(id)) return { error: 'content does not match its id', blobIndex: i };
+    at += b.rawLength;
+  }
+  return at;
+}
 
 parentPort!.on('message', (msg: WorkerRequest) => {
   try {
-    if (msg.op === 'hash') {
+    if (msg.op === 'release') {
+      if (openPack) closeSync(openPack.fd);
+      openPack = null;
+      parentPort!.postMessage({ seq: msg.seq, ok: true });
+    } else if (msg.op === 'hash') {
       const buf = view(msg.buf);
       const id = new Uint8Array(chunkId(ik, buf)); // standalone: not a view of the 8 KiB pool
       parentPort!.postMessage({ seq: msg.seq, ok: true, id, buf }, [buf.buffer as ArrayBuffer]);
@@ -43,32 +98,34 @@ parentPort!.on('message', (msg: WorkerRequest) => {
       const whole = Buffer.from(plain.buffer, plain.byteOffset, plain.buffer.byteLength - plain.byteOffset);
       const n = sealInto(dk, data, Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length), whole);
       parentPort!.postMessage({ seq: msg.seq, ok: true, blob: whole.subarray(0, n), flags }, [whole.buffer as ArrayBuffer]);
-      releasedBytes(plain.length);
-    } else {
+      releasedBytes(n); // the cipher's output (counted as a number: the transfer emptied the views)
+    } else if (msg.op === 'open') {
       const buf = view(msg.buf);
       const out = view(msg.out);
-      let at = 0;
-      for (let i = 0; i < msg.blobs.length; i++) {
-        const b = msg.blobs[i];
-        const id = Buffer.from(b.id.buffer, b.id.byteOffset, b.id.length);
-        const into = out.subarray(at, at + b.rawLength);
-        let n: number;
-        try {
-          n = decompressor.decompressInto(open(dk, buf.subarray(b.offset, b.offset + b.length), id), b.flags, into);
-        } catch (e) {
-          parentPort!.postMessage({ seq: msg.seq, ok: false, error: `cannot decrypt or decompress: ${(e as Error).message}`, blobIndex: i });
-          return;
-        }
-        if (n !== b.rawLength || !chunkId(ik, into).equals(id)) {
-          parentPort!.postMessage({ seq: msg.seq, ok: false, error: 'content does not match its id', blobIndex: i });
-          return;
-        }
-        at += b.rawLength;
-      }
+      const at = openBlobs(buf, msg.blobs, out);
+      if (typeof at !== 'number') return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
       const transfer = [buf.buffer as ArrayBuffer];
       if (out.buffer !== buf.buffer) transfer.push(out.buffer as ArrayBuffer);
+      const garbage = buf.length; // the cipher's output; read before the transfer empties `buf`
       parentPort!.postMessage({ seq: msg.seq, ok: true, buf, out: out.subarray(0, at) }, transfer);
-      releasedBytes(buf.length);
+      releasedBytes(garbage);
+    } else {
+      const buf = msg.buf ? view(msg.buf) : readPack(msg.file!.path, msg.file!.offset, msg.file!.length);
+      if (!Buffer.isBuffer(buf)) return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...buf });
+      const raw = msg.blobs.reduce((s, b) => s + b.rawLength, 0);
+      if (restoreBuf.length < raw) restoreBuf = Buffer.allocUnsafeSlow(raw);
+      const at = openBlobs(buf, msg.blobs, restoreBuf);
+      if (typeof at !== 'number') return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
+      try {
+        for (let o = 0; o < at; ) o += writeSync(msg.fd, restoreBuf, o, at - o, msg.position + o);
+      } catch (e) {
+        const { message, code } = e as NodeJS.ErrnoException;
+        return void parentPort!.postMessage({ seq: msg.seq, ok: false, error: message, writeCode: code ?? 'EIO' });
+      }
+      const garbage = buf.length; // the cipher's output; read before the transfer empties `buf`
+      if (msg.buf) parentPort!.postMessage({ seq: msg.seq, ok: true, buf }, [buf.buffer as ArrayBuffer]);
+      else parentPort!.postMessage({ seq: msg.seq, ok: true });
+      releasedBytes(garbage);
     }
   } catch (e) {
     parentPort!.postMessage({ seq: msg.seq, ok: false, error: (e as Error).message });

@@ -18,6 +18,13 @@ export class ChunkError extends Error {
   }
 }
 
+/** A worker could not read a local pack: `code` is the errno code, or SHORT (then `bytes` were read). */
+export class PackReadError extends Error {
+  constructor(message: string, readonly code: string, readonly bytes?: number) {
+    super(message);
+  }
+}
+
 export class WorkerPool {
   private workers: { w: Worker; busy: number }[] = [];
   private pending = new Map<number, Pending>();
@@ -39,6 +46,8 @@ export class WorkerPool {
         this.pending.delete(r.seq);
         if (this.pending.size === 0) for (const x of this.workers) x.w.unref();
         if (r.ok) p.resolve(r);
+        else if (r.writeCode) p.reject(Object.assign(new Error(r.error), { code: r.writeCode }));
+        else if (r.readCode) p.reject(new PackReadError(r.error, r.readCode, r.readBytes));
         else p.reject(new ChunkError(r.error, r.blobIndex));
       });
       w.on('error', (e) => this.fail(e));
@@ -56,10 +65,10 @@ export class WorkerPool {
     this.pending.clear();
   }
 
-  private send(msg: DistributiveOmit<WorkerRequest, 'seq'>, transfer: ArrayBuffer[]): Promise<WorkerResponse & { ok: true }> {
+  private send(msg: DistributiveOmit<WorkerRequest, 'seq'>, transfer: ArrayBuffer[], to?: (typeof this.workers)[number]): Promise<WorkerResponse & { ok: true }> {
     if (this.failed) return Promise.reject(this.failed);
     const seq = ++this.seq;
-    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const slot = to ?? this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
     slot.busy++;
     // Keep the process alive only while work is outstanding (an idle pool must not block exit).
     if (this.pending.size === 0) for (const x of this.workers) x.w.ref();
@@ -96,6 +105,27 @@ export class WorkerPool {
     const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
     const r = await this.send({ op: 'open', buf: b, out: o, blobs: own }, transfer);
     return { buf: reclaim(r.buf!), out: reclaim(r.out!) };
+  }
+
+  /** Decrypts, decompresses and verifies blobs lying in `buf`, and writes them one after the
+   *  other to file descriptor `fd` at `position`, all in the worker (the plain bytes never come
+   *  back). `buf` is moved to the worker and back: use the returned one. */
+  async restoreTo(buf: Buffer, blobs: OpenBlob[], fd: number, position: number): Promise<Buffer> {
+    const b = owned(buf, buf.length);
+    const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
+    const r = await this.send({ op: 'restore', buf: b, blobs: own, fd, position }, [b.buffer as ArrayBuffer]);
+    return reclaim(r.buf!);
+  }
+
+  /** restoreTo, with the stored bytes read by the worker itself from a local pack file. */
+  async restoreFromFile(file: { path: string; offset: number; length: number }, blobs: OpenBlob[], fd: number, position: number): Promise<void> {
+    const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
+    await this.send({ op: 'restore', file, blobs: own, fd, position }, []);
+  }
+
+  /** Every worker closes the pack file restoreFromFile left open. */
+  async release(): Promise<void> {
+    await Promise.all(this.workers.map((w) => this.send({ op: 'release' }, [], w)));
   }
 
   async close(): Promise<void> {
