@@ -6,6 +6,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { AuditEvent, type Task } from '../db/entities/index.ts';
 import { systemFork, type Orm } from '../db/orm.ts';
+import { currentRequestId } from '../observability/request-context.ts';
 
 export type AuditRecord = Omit<AuditEvent, 'id' | 'at' | 'targetIds'> & Partial<Pick<AuditEvent, 'at' | 'targetIds'>>;
 
@@ -23,7 +24,9 @@ export async function writeAuditEvents(orm: Orm, records: readonly AuditRecord[]
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
       const em = systemFork(orm);
-      for (const r of records) em.persist(Object.assign(new AuditEvent(), r));
+      // The request (or the task's originating request) the row belongs to, as in the logs.
+      const requestId = currentRequestId();
+      for (const r of records) em.persist(Object.assign(new AuditEvent(), { requestId, ...r }));
       await em.flush();
       return true;
     } catch (e) {

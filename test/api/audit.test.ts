@@ -127,6 +127,18 @@ describe('audit trail', () => {
     expect(created.targetIds.some((id) => id.startsWith(Buffer.from('ServiceAccount:').toString('base64').slice(0, 16)))).toBe(true);
   });
 
+  it('names the request a mutation came from (its X-Request-Id, as in the logs)', async () => {
+    const requestId = `portal-${randomUUID()}`;
+    const res = await t.fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.admin}`, 'x-request-id': requestId },
+      body: JSON.stringify({ query: 'mutation($input: NodeConfigurationCreateInput!) { nodeConfigurationCreate(input: $input) { __typename } }', variables: { input: { name: 'audited-request-id' } } }),
+    });
+    expect(res.headers.get('x-request-id')).toBe(requestId);
+    const e = (await events()).at(-1)!;
+    expect([e.action, e.requestId]).toEqual(['nodeConfigurationCreate', requestId]);
+  });
+
   it("records each task's final outcome as the system", async () => {
     const em = systemFork(t.services.orm);
     const mover = em.create(DataMover, { name: 'audit-mover', host: 'localhost' });
