@@ -107,6 +107,7 @@ builder.loadableNode(HypervisorRef, {
     sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
     sshPort: t.exposeInt('sshPort'),
     commandPrefix: t.exposeString('commandPrefix', { nullable: true, description: 'e.g. `docker exec nova_libvirt`' }),
+    netcatPort: t.exposeInt('netcatPort', { nullable: true, description: 'Disk data travels over a plain TCP relay on this port (trusted networks); null: through SSH' }),
     present: t.exposeBoolean('present'),
     cloud: t.field({ type: CloudRef, nullable: true, resolve: (h) => viaLoader(h.cloud) }),
     zone: t.field({ type: AvailabilityZoneRef, nullable: true, resolve: (h) => viaLoader(h.zone) }),

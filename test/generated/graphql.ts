@@ -164,6 +164,8 @@ export type HypervisorsConfigureInput = {
   /** e.g. `docker exec nova_libvirt` */
   commandPrefix?: string | null | undefined;
   hypervisorIds: Array<string | number>;
+  /** Move disk data over a plain TCP relay on this port of the hypervisor instead of SSH: faster, unencrypted, for trusted networks only; 0 goes back to SSH */
+  netcatPort?: number | null | undefined;
   nodeConfigurationId?: string | number | null | undefined;
   /** Absolute path of the private key on the data movers */
   sshKeyPath?: string | null | undefined;

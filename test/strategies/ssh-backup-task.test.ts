@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +214,48 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     expect(checkpoints()).toBe('');
     expect(bitmapsOf('vda')).toEqual([`sb-${second.id}`]);
     last = second;
+  });
+
+  it('with a netcat port configured, disk data goes through a plain TCP relay on it: a port taken by something else fails the backup, a free one gives a byte-identical incremental', async () => {
+    const setNetcatPort = (netcatPort: number | null) => systemFork(orm).nativeUpdate(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { netcatPort });
+    // Something that is not the relay holds the port: the data mover connects to it and fails.
+    let connections = 0;
+    const squatter = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => squatter.listen(0, ssh.SSH_HOST, resolve));
+    const taken = (squatter.address() as AddressInfo).port;
+    guestWrite('vda', 0xc1, 9 * MiB, 64 * 1024);
+    try {
+      await setNetcatPort(taken);
+      const failed = await backupTask();
+      expect(failed.state).toBe('FAILED');
+      expect(connections).toBeGreaterThan(0);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${last.id}`]);
+    // A free port: the relay serves the export; the incremental carries the failed run's write too.
+    const free = createServer();
+    await new Promise<void>((resolve) => free.listen(0, ssh.SSH_HOST, resolve));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise((resolve) => free.close(resolve));
+    try {
+      await setNetcatPort(port);
+      const task = await backupTask();
+      expect(task.error ?? null).toBeNull();
+      const next = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+      expect(next).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL' });
+      expect(next.readBytes).toBe(BigInt(64 * 1024));
+      expect(await restoredSha(next)).toEqual(await expectedSha());
+      last = next;
+    } finally {
+      await setNetcatPort(null);
+    }
+    // The relay went with the job.
+    expect(sh('ls', [ssh.SSH_WORK_DIR!]).trim()).toBe('');
   });
 
   it('a run whose record is refused after the checkpoint was made leaves the parent checkpoint the base: the next incremental restores byte-identical', async () => {

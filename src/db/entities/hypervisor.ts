@@ -20,6 +20,8 @@ export class Hypervisor extends BaseEntity {
   sshPort: number & Opt = 22;
   /** e.g. `docker exec nova_libvirt` for OpenStack in containers. */
   commandPrefix?: string;
+  /** Bulk data over a plain TCP relay on this port of the hypervisor (trusted networks); none: through SSH. */
+  netcatPort?: number | null;
   pinnedHostKey?: string;
   nodeConfiguration?: NodeConfiguration;
   present: boolean & Opt = true;
@@ -41,6 +43,7 @@ export const HypervisorSchema = new EntitySchema<Hypervisor, BaseEntity>({
     sshKeyPath: { type: 'string', length: 4096, nullable: true },
     sshPort: { type: 'integer' },
     commandPrefix: { type: 'string', length: 1024, nullable: true },
+    netcatPort: { type: 'integer', nullable: true },
     pinnedHostKey: { type: 'text', nullable: true },
     nodeConfiguration: { kind: 'm:1', entity: 'NodeConfiguration', nullable: true, deleteRule: 'set null' },
     present: { type: 'boolean' },

@@ -177,6 +177,7 @@ const hypervisorsSchema = z.object({
   sshKeyPath: z.string().max(4096).refine((p) => p.startsWith('/'), 'must be an absolute path').nullish(),
   sshPort: z.number().int().min(1).max(65535).nullish(),
   commandPrefix: z.string().max(1024).nullish(),
+  netcatPort: z.number().int().min(0).max(65535).nullish(),
   nodeConfigurationId: z.string().nullish(),
 });
 
@@ -189,6 +190,7 @@ const HypervisorsConfigureInput = builder.inputType('HypervisorsConfigureInput',
     sshKeyPath: t.string({ description: 'Absolute path of the private key on the data movers' }),
     sshPort: t.int(),
     commandPrefix: t.string({ description: 'e.g. `docker exec nova_libvirt`' }),
+    netcatPort: t.int({ description: 'Move disk data over a plain TCP relay on this port of the hypervisor instead of SSH: faster, unencrypted, for trusted networks only; 0 goes back to SSH' }),
     nodeConfigurationId: t.id(),
   }),
 });
@@ -217,6 +219,7 @@ builder.mutationField('hypervisorsConfigure', (t) =>
             ...(v.sshKeyPath != null ? { sshKeyPath: v.sshKeyPath } : {}),
             ...(v.sshPort != null ? { sshPort: v.sshPort } : {}),
             ...(v.commandPrefix != null ? { commandPrefix: v.commandPrefix } : {}),
+            ...(v.netcatPort != null ? { netcatPort: v.netcatPort || null } : {}),
             ...(nodeConfiguration ? { nodeConfiguration } : {}),
           });
         }
@@ -224,7 +227,7 @@ builder.mutationField('hypervisorsConfigure', (t) =>
           result: { hypervisors },
           audit: {
             action: 'hypervisorsConfigure', objectType: 'Hypervisor', objectId: hypervisors[0]!.id,
-            details: { hypervisors: hypervisors.map((h) => h.hostname), sshUser: v.sshUser, sshPasswordChanged: v.sshPassword != null, sshPort: v.sshPort },
+            details: { hypervisors: hypervisors.map((h) => h.hostname), sshUser: v.sshUser, sshPasswordChanged: v.sshPassword != null, sshPort: v.sshPort, netcatPort: v.netcatPort },
           },
         };
       }),

@@ -67,6 +67,8 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
         parent: parentCps && Object.fromEntries(Object.entries(parentCps).filter(([target]) => fileTargets.has(target))),
         include: covered,
         workDir: deps.hypervisorWorkDir,
+        // netcat: the export is relayed on the hypervisor's address the data mover reaches it by.
+        transport: hypervisor.netcatPort ? { kind: 'netcat' as const, bindAddress: credentials.host, port: hypervisor.netcatPort } : { kind: 'ssh' as const },
       };
       session = await CheckpointInstanceBackup.open(options).catch(async (e: unknown) => {
         // A libvirt without incremental backup: the overlay is merged back after each backup (the
