@@ -1,5 +1,6 @@
 // An INVENTORY_SYNC task end to end: queued in PostgreSQL, picked by a real data mover with the
 // engine's executors, synced from the simulator.
+import { loadConfig } from '../../src/config.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Cloud, CloudAuthDomain, Instance, Task } from '../../src/db/entities/index.ts';
@@ -46,7 +47,7 @@ it('a queued inventory sync task runs on a data mover and fills the catalog', as
     return task.id;
   });
 
-  const services = { orm, secrets } as unknown as Services; // the executors use only these two
+  const services = { orm, secrets, config: loadConfig({}) } as unknown as Services; // what the executors use
   mover = await startDataMover({ orm, databaseUrl: url, executors: executors(services), publisher: { publish: async () => {} }, name: 'inventory-mover' });
   let task: Task;
   const end = Date.now() + 30_000;
