@@ -7,16 +7,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AvailabilityZone, BackupDisk, VolumeType, type Backup, type Cloud } from '../../../db/entities/index.ts';
 import type { SecretBox } from '../../../db/secrets.ts';
-import { CephClient } from '../rbd/ceph-client.ts';
 import { RbdDiskSource } from '../rbd/rbd-source.ts';
+import { RbdSnapshotSet } from '../rbd/rbd-snapshot-set.ts';
 import type { CapturedDisk } from './instance-metadata.ts';
 
-export class RbdVolumes {
-  /** By volume id. */
-  readonly sources = new Map<string, RbdDiskSource>();
+/** Sources by volume ID. */
+export class RbdVolumes extends RbdSnapshotSet {
   /** By volume id: why a volume is not read from Ceph (no pool mapped for its type, no storage provider for its zone). */
   readonly unmapped = new Map<string, string>();
-  private clients: CephClient[] = [];
 
   /**
    * Open an RBD source for every disk on a mapped Ceph pool (others are left to the proxy).
@@ -27,7 +25,6 @@ export class RbdVolumes {
     const pools = new Map((await em.find(VolumeType, { cloud: cloud.id, cephPool: { $ne: null } }, { filters: false })).map((t) => [t.name, t.cephPool!]));
     const zones = pools.size ? await em.find(AvailabilityZone, { cloud: cloud.id, storageProvider: { $ne: null } }, { populate: ['storageProvider'], filters: false }) : [];
     const parentDisks = parent ? await em.find(BackupDisk, { backup: parent.id }, { filters: false }) : [];
-    const byProvider = new Map<string, CephClient>();
     try {
       for (const d of disks) {
         const pool = d.volumeType ? pools.get(d.volumeType) : undefined;
@@ -38,15 +35,7 @@ export class RbdVolumes {
             : `zone ${d.availabilityZone ? `'${d.availabilityZone}'` : '(none)'} has no storage provider`);
           continue;
         }
-        let client = byProvider.get(provider.id);
-        if (!client) {
-          client = await CephClient.open({
-            user: provider.cephUser, keyring: secrets.open(provider.keyring), config: secrets.open(provider.cephConf),
-            poolStrategy: provider.poolStrategy, pools: provider.pools,
-          });
-          byProvider.set(provider.id, client);
-          self.clients.push(client);
-        }
+        const client = await self.client(provider, secrets);
         const checkpoint = parentDisks.find((p) => p.volumeExternalId === d.volumeId)?.checkpoint ?? null;
         self.sources.set(d.volumeId, await RbdDiskSource.open(client, { pool, image: `volume-${d.volumeId}`, backupId, parent: checkpoint }));
       }
@@ -55,22 +44,5 @@ export class RbdVolumes {
       await self.close();
       throw e;
     }
-  }
-
-  /**
-   * Once the backup record naming the new snapshots is durable: keep each as the next base and drop
-   * the older ones. Every source is committed even if one fails (a leftover older snapshot is only
-   * space, removed by the next commit); the failures are returned.
-   */
-  async commit(): Promise<Error[]> {
-    const errors: Error[] = [];
-    for (const s of this.sources.values()) await s.commit().catch((e: Error) => errors.push(e));
-    return errors;
-  }
-
-  /** Closes every source (uncommitted: its new snapshot goes) and the Ceph clients. */
-  async close() {
-    for (const s of this.sources.values()) await s.close().catch(() => {});
-    for (const c of this.clients.splice(0)) await c.close().catch(() => {});
   }
 }

@@ -10,16 +10,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AvailabilityZone, type Instance } from '../../../db/entities/index.ts';
 import type { SecretBox } from '../../../db/secrets.ts';
-import { CephClient } from '../rbd/ceph-client.ts';
 import { RbdDiskSource } from '../rbd/rbd-source.ts';
+import { RbdSnapshotSet } from '../rbd/rbd-snapshot-set.ts';
 import type { RbdDomainDisk } from './libvirt.ts';
 
-export class NovaRbdDisks {
-  /** By disk target ("vda"), in the order given. */
-  readonly sources = new Map<string, RbdDiskSource>();
+/** Sources by disk target ("vda"), in the order given. */
+export class NovaRbdDisks extends RbdSnapshotSet {
   /** Disks that cannot be read, with the reason (no storage provider for the zone). */
   readonly notCovered: string[] = [];
-  private client: CephClient | null = null;
 
   /** `parent`: the parent backup's checkpoints by disk target (an RBD one names the base snapshot). */
   static async open(
@@ -35,34 +33,17 @@ export class NovaRbdDisks {
       return self;
     }
     try {
-      self.client = await CephClient.open({
-        user: provider.cephUser, keyring: secrets.open(provider.keyring), config: secrets.open(provider.cephConf),
-        poolStrategy: provider.poolStrategy, pools: provider.pools,
-      });
+      const client = await self.client(provider, secrets);
       for (const d of disks) {
         const checkpoint = parent?.[d.target];
         const base = checkpoint && isRbdCheckpoint(checkpoint) ? checkpoint : null;
-        self.sources.set(d.target, await RbdDiskSource.open(self.client, { pool: d.pool, image: d.image, backupId, parent: base }));
+        self.sources.set(d.target, await RbdDiskSource.open(client, { pool: d.pool, image: d.image, backupId, parent: base }));
       }
       return self;
     } catch (e) {
       await self.close();
       throw e;
     }
-  }
-
-  /** The record is durable: each new snapshot becomes the base (older ones go); failures returned. */
-  async commit(): Promise<Error[]> {
-    const errors: Error[] = [];
-    for (const s of this.sources.values()) await s.commit().catch((e: Error) => errors.push(e));
-    return errors;
-  }
-
-  /** Uncommitted sources lose their new snapshot; then the Ceph client goes. */
-  async close() {
-    for (const s of this.sources.values()) await s.close().catch(() => {});
-    await this.client?.close().catch(() => {});
-    this.client = null;
   }
 }
 
