@@ -241,11 +241,7 @@ export class CheckpointInstanceBackup {
     if (!this.relayPid) {
       this.relayPid = `${this.socket}.relay`;
       this.files.push(this.relayPid);
-      await conn.run(
-        `sh -c ${shq(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr,fork UNIX-CONNECT:${this.socket} </dev/null >/dev/null 2>&1 & echo $! > ${this.relayPid}`)}`,
-        'TRANSFER_FAILED',
-        { prefixed: false },
-      );
+      await conn.startBackground(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr,fork UNIX-CONNECT:${this.socket}`, this.relayPid, 'TRANSFER_FAILED');
     }
     const host = t.bindAddress === '0.0.0.0' ? this.options.credentials.host : t.bindAddress;
     for (let i = 0; ; i++) {

@@ -157,6 +157,20 @@ export class HypervisorConnection {
     return r.stdout.toString();
   }
 
+  /**
+   * Starts `command` in the background on the hypervisor, its pid in `pidFile`, unless that pid
+   * still runs: so it is safe to ask again when a channel closes without an exit status (seen
+   * under load), and is asked up to three times.
+   */
+  async startBackground(command: string, pidFile: string, errorCode: string): Promise<void> {
+    const script = `[ -s ${shq(pidFile)} ] && kill -0 "$(cat ${shq(pidFile)})" 2>/dev/null || { ${command} </dev/null >/dev/null 2>&1 & echo $! > ${shq(pidFile)}; }`;
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.exec(`sh -c ${shq(script)}`, { prefixed: false });
+      if (r.code === 0) return;
+      if (r.code !== -1 || attempt >= 3) throw new StrategyError(errorCode, `${command.slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+    }
+  }
+
   /** A stream to a unix socket on the hypervisor (OpenSSH streamlocal forwarding). */
   forwardUnix(path: string): Promise<Duplex> {
     return new Promise((resolve, reject) => {

@@ -275,11 +275,7 @@ export class SshDiskSource implements StrategyDiskSource {
     if (t.kind === 'ssh') return conn.forwardUnix(this.socket);
     // Netcat mode: the data leaves the hypervisor over plain TCP (trusted networks only); a
     // one-shot relay from TCP to qemu-nbd's socket, started and stopped over SSH.
-    await conn.run(
-      `sh -c ${shq(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr UNIX-CONNECT:${this.socket} </dev/null >/dev/null 2>&1 & echo $! > ${this.pidFile}.relay`)}`,
-      'TRANSFER_FAILED',
-      { prefixed: false },
-    );
+    await conn.startBackground(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr UNIX-CONNECT:${this.socket}`, `${this.pidFile}.relay`, 'TRANSFER_FAILED');
     const host = t.bindAddress === '0.0.0.0' ? this.session.options.credentials.host : t.bindAddress;
     for (let i = 0; ; i++) {
       try {
