@@ -120,7 +120,7 @@ export const settings = {
   STRONGBOX_RATE_LIMIT_OPERATOR: setting(bucket, { description: 'The same, per OPERATOR account.', default: '2000:200' }),
   STRONGBOX_RATE_LIMIT_BILLING: setting(bucket, { description: 'The same, per BILLING account.', default: '1000:100' }),
   STRONGBOX_RATE_LIMIT_TENANT: setting(bucket, { description: 'The same, per TENANT account.', default: '1000:100' }),
-  STRONGBOX_RATE_LIMIT_ANONYMOUS: setting(bucket, { description: 'The same, for requests without a valid token, per remote address.', default: '300:10' }),
+  STRONGBOX_RATE_LIMIT_ANONYMOUS: setting(bucket, { description: 'The same, per remote address, for requests without a valid token and for /oauth/token requests.', default: '300:10' }),
   STRONGBOX_SHUTDOWN_GRACE_SECONDS: setting(integer(0, 3600), {
     description: 'On SIGTERM/SIGINT, how long running tasks may take to finish before they are handed back to another data mover (and in-flight HTTP requests to complete). The process exits at the latest 15 s after it.',
     default: '30',

@@ -16,7 +16,7 @@ import { systemFork } from './db/orm.ts';
 import { createContext, type Context } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
 import { limitPlugins } from './graphql/limits.ts';
-import { RateLimiter, rateLimited } from './graphql/rate-limit.ts';
+import { RateLimiter, rateLimited, rateLimitedResponse } from './graphql/rate-limit.ts';
 import { auditPlugin } from './graphql/audit-plugin.ts';
 import { auditCsvEndpoint } from './http/audit-csv.ts';
 import { sharedSubscriptionResults } from './graphql/shared-subscription-results.ts';
@@ -28,16 +28,29 @@ import type { Services } from './services.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
-/** Routes that are not GraphQL, answered before yoga sees the request. */
-function authRoutes(services: Services): Plugin {
+/**
+ * Routes that are not GraphQL, answered before yoga sees the request. The token endpoint and the
+ * CSV exports take a token from the caller's rate-limit bucket like a GraphQL operation (the
+ * token endpoint from its address's: a guessed secret is an anonymous request).
+ */
+function authRoutes(services: Services, limiter: RateLimiter): Plugin {
+  const limited = async (request: Request, serverContext: unknown, withViewer: boolean) => {
+    const viewer = withViewer ? await viewerFromToken(services.tokens, systemFork(services.orm), bearerToken(request.headers.get('authorization'))) : null;
+    const retryAfter = limiter.take(viewer, remoteAddress(serverContext as Record<string, unknown>));
+    return { viewer, refused: retryAfter === null ? null : rateLimitedResponse(retryAfter) };
+  };
   return {
-    async onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, endResponse, serverContext }) {
       const health = await healthRoutes(services, request, url.pathname);
-      if (health) endResponse(health);
-      else if (url.pathname === '/oauth/token') endResponse(await tokenEndpoint(services, request));
-      else if (url.pathname === '/.well-known/jwks.json') endResponse(await jwksEndpoint(services));
-      else if (url.pathname.startsWith('/reports/')) endResponse(await reportsCsvEndpoint(services, request, url));
-      else if (url.pathname.startsWith('/audit/')) endResponse(await auditCsvEndpoint(services, request, url));
+      if (health) return endResponse(health);
+      if (url.pathname === '/.well-known/jwks.json') return endResponse(await jwksEndpoint(services));
+      const route = url.pathname === '/oauth/token' ? 'token' : url.pathname.startsWith('/reports/') ? 'reports' : url.pathname.startsWith('/audit/') ? 'audit' : null;
+      if (!route) return;
+      const { viewer, refused } = await limited(request, serverContext, route !== 'token');
+      if (refused) endResponse(refused);
+      else if (route === 'token') endResponse(await tokenEndpoint(services, request));
+      else if (route === 'reports') endResponse(await reportsCsvEndpoint(services, request, url, viewer));
+      else endResponse(await auditCsvEndpoint(services, request, url, viewer));
     },
   };
 }
@@ -57,7 +70,7 @@ export function createApp(services: Services, limiter = new RateLimiter(services
     landingPage: false,
     graphiql: { title: 'Strongbox' },
     // requestLogging first: the routes answered before GraphQL run under the request's ID too.
-    plugins: [requestLogging(), graphqlTracing(), authRoutes(services), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults(), auditPlugin()],
+    plugins: [requestLogging(), graphqlTracing(), authRoutes(services, limiter), ...graphqlMetrics(), ...limitPlugins(), sharedSubscriptionResults(), auditPlugin()],
     logging: yogaLogger,
     maskedErrors: true,
     // The cost rule depends on the variables, so a validation result cannot be reused.

@@ -1,6 +1,7 @@
 // Rate limits per service account: a token bucket per account (capacity and refill by role,
-// from the configuration), one token per GraphQL operation, over HTTP and graphql-ws alike.
-// Requests without a valid token share a bucket per remote address (ANONYMOUS).
+// from the configuration), one token per GraphQL operation, over HTTP and graphql-ws alike, and
+// per CSV export. Requests without a valid token, and token requests to /oauth/token, share a
+// bucket per remote address (ANONYMOUS).
 // The buckets live in this process: with several API processes, each keeps its own, so an
 // account may reach the limit once per process.
 import { GraphQLError } from 'graphql';
@@ -59,5 +60,13 @@ export function rateLimited(retryAfterSeconds: number, overHttp = true): GraphQL
   const http = { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } };
   return new GraphQLError(`rate limit reached; retry in ${retryAfterSeconds} s`, {
     extensions: { code: 'RATE_LIMITED', retryAfterSeconds, ...(overHttp ? { http } : {}) },
+  });
+}
+
+/** The same refusal for the routes answered outside GraphQL (token endpoint, CSV exports). */
+export function rateLimitedResponse(retryAfterSeconds: number): Response {
+  return new Response(JSON.stringify({ error: 'rate_limited', error_description: `rate limit reached; retry in ${retryAfterSeconds} s`, retry_after: retryAfterSeconds }), {
+    status: 429,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'Retry-After': String(retryAfterSeconds) },
   });
 }

@@ -3,7 +3,7 @@
 // Auth as `auditEvents`: `Authorization: Bearer …`; ADMIN every event, a TENANT its projects'.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { can } from '../auth/policy.ts';
-import { bearerToken, viewerFromToken } from '../auth/viewer.ts';
+import type { Viewer } from '../auth/viewer.ts';
 import { AuditEvent } from '../db/entities/index.ts';
 import { systemFork } from '../db/orm.ts';
 import { tenantCondition } from '../db/tenant-filter.ts';
@@ -24,10 +24,10 @@ function date(url: URL, name: string): Date | undefined | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-export async function auditCsvEndpoint(services: Services, request: Request, url: URL): Promise<Response> {
+/** `viewer`: the request's, resolved (and rate limited) by the route layer. */
+export async function auditCsvEndpoint(services: Services, request: Request, url: URL, viewer: Viewer | null): Promise<Response> {
   if (url.pathname !== '/audit/events.csv') return text(404, 'not found');
   if (request.method !== 'GET') return text(405, 'method not allowed');
-  const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), bearerToken(request.headers.get('authorization')));
   if (!viewer) return text(401, 'authentication required');
   if (!can(viewer, 'audit:read')) return text(403, 'not allowed');
   const from = date(url, 'from');

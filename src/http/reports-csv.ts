@@ -13,9 +13,8 @@ import { frontEndCapacitySql } from '../../billing/front-end.ts';
 import { Dimensions, ReportInputError, type Dimension, type ReportFilter, type ReportScope, type Sql } from '../../billing/report-common.ts';
 import { prepareSizeReport, SizeMeasures, type SizeMeasure } from '../../billing/size-report.ts';
 import { usageLineColumns, usageLinesSql } from '../../billing/usage-lines.ts';
-import { bearerToken, viewerFromToken } from '../auth/viewer.ts';
+import type { Viewer } from '../auth/viewer.ts';
 import type { Orm } from '../db/orm.ts';
-import { systemFork } from '../db/orm.ts';
 import type { Services } from '../services.ts';
 
 const FETCH_ROWS = 2000;
@@ -175,9 +174,9 @@ export function csvStream(orm: Orm, exp: Export): ReadableStream<Uint8Array> {
   });
 }
 
-export async function reportsCsvEndpoint(services: Services, request: Request, url: URL): Promise<Response> {
+/** `viewer`: the request's, resolved (and rate limited) by the route layer. */
+export async function reportsCsvEndpoint(services: Services, request: Request, url: URL, viewer: Viewer | null): Promise<Response> {
   if (request.method !== 'GET') return text(405, 'method not allowed');
-  const viewer = await viewerFromToken(services.tokens, systemFork(services.orm), bearerToken(request.headers.get('authorization')));
   if (!viewer) return text(401, 'authentication required');
   if (!READER_ROLES.has(viewer.role)) return text(403, 'not allowed');
   let exp: Export | null;

@@ -1,6 +1,7 @@
 // Rate limits per service account: a tiny bucket (capacity 3, one token a second) refuses the
 // operation past it with RATE_LIMITED and a retry-after hint — HTTP 429 + Retry-After over
-// HTTP, an error over graphql-ws — and serves again once that time has passed.
+// HTTP, an error over graphql-ws — and serves again once that time has passed. The token
+// endpoint (per address) and the CSV exports (per account) count against the same buckets.
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -8,6 +9,9 @@ import { loadConfig } from '../../src/config.ts';
 import { listen, type RunningServer } from '../../src/server.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { seeder } from '../helpers/seed.ts';
+import { createServiceAccount } from '../../src/auth/service-accounts.ts';
+import { systemFork } from '../../src/db/orm.ts';
+import { registerTestSecrets } from '../helpers/secret-registry.ts';
 
 const CAPACITY = 3;
 const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
@@ -91,5 +95,60 @@ describe('rate limits', () => {
     expect(() => loadConfig({ STRONGBOX_RATE_LIMIT_TENANT: 'lots' })).toThrow(/STRONGBOX_RATE_LIMIT_TENANT: must be CAPACITY:REFILL_PER_SECOND/);
     expect(() => loadConfig({ STRONGBOX_RATE_LIMIT_ADMIN: '10:0' })).toThrow(/STRONGBOX_RATE_LIMIT_ADMIN/);
     expect(loadConfig({ STRONGBOX_RATE_LIMIT_BILLING: '50:2.5' }).rateLimits.BILLING).toEqual({ capacity: 50, refillPerSecond: 2.5 });
+  });
+});
+
+describe('rate limits outside GraphQL', () => {
+  let t: TestApp;
+  let server: RunningServer;
+  let creds: { clientId: string; clientSecret: string };
+
+  beforeAll(async () => {
+    t = await startTestApp({ STRONGBOX_RATE_LIMIT_ANONYMOUS: `${CAPACITY}:1`, STRONGBOX_RATE_LIMIT_BILLING: `${CAPACITY}:1` });
+    server = await listen(t.services, '127.0.0.1', 0);
+    creds = await createServiceAccount(systemFork(t.services.orm), { name: 'token-limited', role: 'ADMIN' });
+    registerTestSecrets(creds.clientSecret);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await t?.close();
+  });
+
+  const tokenRequest = (secret: string) =>
+    fetch(new URL('/oauth/token', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: creds.clientId, client_secret: secret }),
+    });
+
+  it('counts every token request against its address: guessing stops at the bucket, the right secret waits too', async () => {
+    for (let i = 0; i < CAPACITY; i++) expect((await tokenRequest(`guess-${i}`)).status).toBe(401);
+    const refused = await tokenRequest(creds.clientSecret);
+    expect(refused.status).toBe(429);
+    const wait = Number(refused.headers.get('retry-after'));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    const body = await refused.json();
+    expect(body).toMatchObject({ error: 'rate_limited', retry_after: wait });
+    expect(body.access_token).toBeUndefined();
+
+    await sleep(wait);
+    const again = await tokenRequest(creds.clientSecret);
+    expect(again.status).toBe(200);
+    registerTestSecrets((await again.json()).access_token);
+  });
+
+  it('counts CSV exports against the account, like GraphQL operations', async () => {
+    const billing = await t.login('BILLING');
+    const csv = () => fetch(new URL('/reports/usage.csv?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z', server.url), { headers: { authorization: `Bearer ${billing}` } });
+    for (let i = 0; i < CAPACITY; i++) {
+      const ok = await csv();
+      expect(ok.status).toBe(200);
+      await ok.text();
+    }
+    const refused = await csv();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get('content-type')).not.toContain('csv');
+    expect((await refused.json()).error).toBe('rate_limited');
   });
 });
