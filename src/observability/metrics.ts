@@ -77,7 +77,7 @@ export function recordRestore(destination: string, f: { bytes: number; seconds: 
 }
 
 export const tasksFinished = new Counter({
-  name: 'strongbox_tasks_finished_total', help: 'Tasks this process ran to an end, by type and final state', labelNames: ['type', 'state'], registers,
+  name: 'strongbox_tasks_finished_total', help: 'Tasks that reached a final state in this process (run by its data mover, or cancelled while queued through its API), by type and state', labelNames: ['type', 'state'], registers,
 });
 
 // ---- Quotas, errors ------------------------------------------------------------------------

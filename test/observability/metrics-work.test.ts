@@ -1,6 +1,6 @@
 // /metrics moves with real work: a BACKUP task run by a real data mover against the OpenStack
 // simulator raises the byte counters by exactly the figures of its Backup row; a restore by the
-// bytes it wrote; the database gauges show queued tasks and live data movers; quota refusals and
+// bytes it wrote; a task cancelled while queued counts as finished; the database gauges show queued tasks and live data movers; quota refusals and
 // destination errors are counted.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
 import { openDestinationRepository } from '../../src/engine/backup/destination-repository.ts';
 import { restoreExecutor } from '../../src/engine/backup/restore-executor.ts';
-import { createTask } from '../../src/engine/tasks/tasks.ts';
+import { cancelTask, createTask } from '../../src/engine/tasks/tasks.ts';
 import { createApp, type App } from '../../src/server.ts';
 import { buildServices, type Services } from '../../src/services.ts';
 import { usageLedger } from '../../billing/ledger.ts';
@@ -97,6 +97,19 @@ describe('/metrics counters move with real work', () => {
     expect(sample(after, 'strongbox_restore_written_bytes_total', local) - sample(before, 'strongbox_restore_written_bytes_total', local)).toBe(restored);
     expect(sample(after, 'strongbox_restore_duration_seconds_count', local) - sample(before, 'strongbox_restore_duration_seconds_count', local)).toBe(1);
     expect(sample(after, 'strongbox_quota_admissions_total', { action: 'RESTORE', outcome: 'admitted' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a task cancelled while queued counts as finished CANCELLED (no data mover ever sees it)', async () => {
+    const em = systemFork(w.orm);
+    // Queued with no job: no data mover can take it before the cancel.
+    const task = em.create(Task, { type: 'VERIFY', destination: em.getReference(BackupDestination, w.destinationId) });
+    await em.flush();
+    const before = await scrape();
+    await cancelTask(em, task, null);
+    expect(task.state).toBe('CANCELLED');
+    const after = await scrape();
+    const labels = { type: 'VERIFY', state: 'CANCELLED' };
+    expect(sample(after, 'strongbox_tasks_finished_total', labels) - sample(before, 'strongbox_tasks_finished_total', labels)).toBe(1);
   });
 
   it('the database gauges show queued tasks, queue depth and age, and the live data mover', async () => {

@@ -6,6 +6,7 @@ import { AuditEntry, AuditEvent, FinalTaskStates, Restore, Task, type Availabili
 import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
 import { taskOutcomeEvent } from '../audit-trail.ts';
+import { tasksFinished } from '../../observability/metrics.ts';
 import { dequeueTask, enqueueTask } from './enqueue.ts';
 import { mayWrite, nodeConfigurationFor } from '../eligibility.ts';
 import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
@@ -92,6 +93,7 @@ export async function cancelTask(em: EntityManager, task: Task, actor: Actor): P
   }
   audit(em, actor, 'task.cancel', task, { state: task.state });
   await em.flush();
+  if (task.state === 'CANCELLED') tasksFinished.inc({ type: task.type, state: 'CANCELLED' });
   await notify(em, Channels.task, taskEvent(task, 'STATE'));
   return task;
 }
