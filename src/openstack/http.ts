@@ -9,7 +9,7 @@ import { currentRequestId, log, openStackGlobalRequestId } from '../observabilit
 import { inSpan } from '../observability/tracing.ts';
 
 export type HttpOptions = {
-  /** Time allowed for one attempt until the response headers (and a JSON body) arrive. */
+  /** Time allowed for one attempt until the response headers (and a JSON body) arrive; also the longest pause a streamed body may make. */
   timeoutMs?: number;
   /** Extra attempts after a 5xx or connection failure, for idempotent calls. */
   retries?: number;
@@ -154,8 +154,9 @@ export class HttpClient {
       }
       const expect = req.expect ?? 'json';
       if (expect === 'stream') {
-        clearTimeout(timeout); // the body may take long; the caller's signal still applies
-        return { status: res.status, headers: res.headers, stream: res.body ? Readable.fromWeb(res.body as never) : Readable.from([]) };
+        clearTimeout(timeout);
+        const body = res.body ? Readable.fromWeb(res.body as never) : Readable.from([]);
+        return { status: res.status, headers: res.headers, stream: idleLimited(body, req.timeoutMs ?? this.timeoutMs, () => new OpenStackUnavailableError(req.service, req.method, where, 'timeout', new Error('the body stalled'))) };
       }
       let text: string;
       try {
@@ -174,4 +175,27 @@ export class HttpClient {
       if ((req.expect ?? 'json') !== 'stream') clearTimeout(timeout);
     }
   }
+}
+
+/**
+ * A streamed body may take as long as it needs, but not stall: waiting more than `idleMs` for the
+ * server's next chunk fails the stream with `error()` and closes the connection, so a download
+ * that stops flowing ends the work instead of holding it until someone cancels. Only the wait on
+ * the server counts, not a consumer that is slow to read.
+ */
+function idleLimited(body: Readable, idleMs: number, error: () => Error): Readable {
+  const chunks = body[Symbol.asyncIterator]();
+  return Readable.from((async function* () {
+    try {
+      for (;;) {
+        let stall: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<never>((_, reject) => (stall = setTimeout(() => reject(error()), idleMs)));
+        const next = await Promise.race([chunks.next(), timedOut]).finally(() => clearTimeout(stall));
+        if (next.done) return;
+        yield next.value as Buffer;
+      }
+    } finally {
+      body.destroy();
+    }
+  })(), { objectMode: false });
 }

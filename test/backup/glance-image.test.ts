@@ -1,7 +1,8 @@
 // "Download image from Glance" and restores that need an image: the base image of an
 // image-booted instance stored with FULL backups (checked against Glance's checksums), referenced
 // by incrementals, uploaded again when the target cloud lacks it; Nova root/ephemeral disks
-// restored through Glance and Cinder; a failed upload leaves no image behind. Real PostgreSQL,
+// restored through Glance and Cinder; a failed upload leaves no image behind; a stalled download
+// fails the backup. Real PostgreSQL,
 // the OpenStack simulator (images as real files) and a real repository in a temporary folder.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -181,6 +182,20 @@ describe('download image from Glance', () => {
     const server = await admin().nova.getServer(restore.resultExternalId!);
     expect(server.image).toMatchObject({ id: t.seed.imageId });
     expect(t.sim.counts()).toMatchObject({ images: before.images, servers: before.servers + 1 });
+  });
+
+  it('a download that stalls fails the FULL backup once the server has been silent for the HTTP timeout', async () => {
+    // 64 KiB of the 1 MiB image, then silence on an open connection (the client's limit is 5 s).
+    t.sim.addFault({ method: 'GET', path: '/v2/images/[^/]+/file$', stallAfterBytes: 64 << 10, times: 1 });
+    try {
+      const task = await finished(await queueBackup('FULL'), 60_000);
+      expect(task.state).toBe('FAILED');
+      expect(task.error).toMatch(/image GET \S+\/v2\/images\/[^/]+\/file: no answer in time \(the body stalled\)/);
+      const backup = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { filters: false });
+      expect(backup.state).toBe('FAILED');
+    } finally {
+      t.sim.faults.clear();
+    }
   });
 
   it('a failed image upload leaves no image, volume or server behind', async () => {

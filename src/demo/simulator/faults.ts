@@ -1,5 +1,5 @@
-// Fault injection: answer chosen requests with an error status, or never answer (a hang), a
-// given number of times; and attachments that never complete. Set programmatically or over
+// Fault injection: answer chosen requests with an error status, never answer (a hang), break
+// an upload or stall a download, a given number of times; and attachments that never complete. Set programmatically or over
 // the simulator's admin endpoint (`POST /__sim/faults`).
 
 export type FaultRule = {
@@ -11,8 +11,10 @@ export type FaultRule = {
   status?: number;
   /** …or never answer… */
   hang?: boolean;
-  /** …or read this many bytes of the request body, then drop the connection (a broken upload). */
+  /** …or read this many bytes of the request body, then drop the connection (a broken upload)… */
   dropAfterBytes?: number;
+  /** …or send this many bytes of a streamed answer, then nothing more, connection open (a stalled download). */
+  stallAfterBytes?: number;
   /** How many requests this rule applies to. */
   times: number;
 };
@@ -23,7 +25,9 @@ export class Faults {
   neverCompleteAttach = false;
 
   add(rule: FaultRule): void {
-    if (!rule.hang && !rule.status && rule.dropAfterBytes === undefined) throw new Error('a fault needs a status, hang: true or dropAfterBytes');
+    if (!rule.hang && !rule.status && rule.dropAfterBytes === undefined && rule.stallAfterBytes === undefined) {
+      throw new Error('a fault needs a status, hang: true, dropAfterBytes or stallAfterBytes');
+    }
     this.rules.push({ ...rule, re: new RegExp(rule.path), hits: 0 });
   }
 

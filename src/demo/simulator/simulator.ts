@@ -312,7 +312,7 @@ export class Simulator {
           serviceUrl: parsed.serviceUrl, rootUrl: parsed.rootUrl, urlProjectId: parsed.projectId,
           json: <T>() => (bodyRead ??= readJson(req)) as Promise<T>,
         };
-        return this.#send(res, await handler(ctx), requestId, service, mv);
+        return this.#send(res, await handler(ctx), requestId, service, mv, fault?.stallAfterBytes);
       }
       throw novaError(404, 'The resource could not be found.');
     } catch (err) {
@@ -382,7 +382,7 @@ export class Simulator {
     throw new SimError(404, { error: { code: 404, message: 'unknown admin call' } });
   }
 
-  #send(res: ServerResponse, reply: Reply, requestId: string, service?: Service, mv?: Version): void {
+  #send(res: ServerResponse, reply: Reply, requestId: string, service?: Service, mv?: Version, stallAfterBytes?: number): void {
     const headers: Record<string, string> = { 'x-openstack-request-id': requestId, ...reply.headers };
     if (service === 'compute') {
       headers['x-compute-request-id'] = requestId;
@@ -391,7 +391,18 @@ export class Simulator {
     if (service === 'volume' && mv) Object.assign(headers, { 'OpenStack-API-Version': `volume ${mv.join('.')}`, Vary: 'OpenStack-API-Version' });
     if (reply.stream) {
       res.writeHead(reply.status, headers);
-      reply.stream.pipe(res);
+      if (stallAfterBytes === undefined) {
+        reply.stream.pipe(res);
+        return;
+      }
+      // A stalled download: the first bytes, then silence on an open connection.
+      this.#hung.add(res);
+      let sent = 0;
+      reply.stream.on('data', (c: Buffer) => {
+        if (sent < stallAfterBytes) res.write(c.subarray(0, stallAfterBytes - sent));
+        sent += c.length;
+        if (sent >= stallAfterBytes) reply.stream!.destroy();
+      });
       return;
     }
     let body = '';
