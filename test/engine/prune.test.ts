@@ -223,6 +223,40 @@ describe('PRUNE and VERIFY tasks', () => {
     expect(await restoredSha(dest, c.row.repositoryBackupId!)).toBe(c.sha);
   });
 
+  it('collects the record of a run whose row FAILED after its data was stored; keeps records of running rows and records no row names', async () => {
+    const { vm } = await world();
+    const dest = await destination();
+    const doomed = await backup(vm, dest, { type: 'FULL', daysAgo: 2 });
+    const kept = await backup(vm, dest, { type: 'FULL', daysAgo: 1 });
+    // Records as the BACKUP executor writes them (they carry their row's ID), for rows that never became AVAILABLE.
+    const row = async (state: 'FAILED' | 'RUNNING') => {
+      const em = systemFork(orm);
+      const b = em.create(Backup, { cloud: vm.cloud.id, project: vm.project.id, instance: vm.id, destination: dest.id, type: 'FULL', state });
+      await em.flush();
+      return b.id;
+    };
+    const failedRow = await row('FAILED');
+    const runningRow = await row('RUNNING');
+    const repo = await openDestinationRepository(dest, secrets, { workers: 1 });
+    try {
+      const store = (metadata: unknown) => repo.backup([{ name: 'vda', source: new MemoryDisk(randomBytes(DISK)) }], { tag: `instance:${vm.id}`, metadata });
+      const orphan = await store({ strongboxBackupId: failedRow });
+      const running = await store({ strongboxBackupId: runningRow });
+      const foreign = await store({ strongboxBackupId: '00000000-0000-4000-8000-000000000000' });
+      const cli = await store(null);
+
+      const task = await runTask({ type: 'PRUNE', cloud: vm.cloud, project: vm.project, destination: dest, backup: doomed.row, params: { backupIds: [doomed.row.id] } });
+      expect(task.state, task.error).toBe('SUCCEEDED');
+      expect(task.result).toMatchObject({ deleted: 1, destinations: [{ destinationId: dest.id, forgotten: 2 }] });
+      expect((await repo.list()).map((r) => r.id).sort()).toEqual([kept.row.repositoryBackupId, running.id, foreign.id, cli.id].sort());
+      expect((await repo.list()).map((r) => r.id)).not.toContain(orphan.id);
+      expect((await repo.verify({ readData: true })).errors).toEqual([]);
+    } finally {
+      await repo.close();
+    }
+    expect(await restoredSha(dest, kept.row.repositoryBackupId!)).toBe(kept.sha);
+  });
+
   it("never collects a running backup's data: the prune waits for the backup's lock, then keeps what it wrote", async () => {
     const { vm } = await world();
     const dest = await destination();

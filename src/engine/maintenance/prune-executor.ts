@@ -8,9 +8,9 @@
 //   plan    → choose the backups to delete;
 //   forget  → ONE transaction: the rows become DELETED (deletedAt) and the usage ledger closes
 //             their intervals — users and billing stop seeing them at once;
-//   collect → per destination: the repository forgets the records of EVERY deleted row of that
-//             destination (so a prune that died after `forget` is finished by the next one), then
-//             garbage-collects. The repository's exclusive lock waits for running backups (they
+//   collect → per destination: the repository forgets every record whose row is DELETED (so a
+//             prune that died after `forget` is finished by the next one) or FAILED (data stored,
+//             row never completed), then garbage-collects. The repository's exclusive lock waits for running backups (they
 //             hold shared locks), so data a running backup references is never collected.
 // A retried or repeated prune is harmless: rows already DELETED are skipped, records already
 // gone are ignored by the repository.
@@ -18,7 +18,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Backup, BackupDestination, Policy } from '../../db/entities/index.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import { openDestinationRepository } from '../backup/destination-repository.ts';
-import { RepositoryError, type PruneResult } from '../repository/index.ts';
+import { RepositoryError, type BackupRecord, type PruneResult } from '../repository/index.ts';
 import { planRetention } from '../retention.ts';
 import type { TaskContext } from '../task-runner.ts';
 import type { UsageRecorder } from '../usage.ts';
@@ -33,6 +33,8 @@ export type PruneExecutorDeps = {
 };
 
 export class PruneTaskError extends Error {}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type PruneSummary = {
   deleted: number;
@@ -133,10 +135,15 @@ async function imageHolders(em: EntityManager, doomed: Backup[]): Promise<Set<st
   return new Set(dependants.map((b) => (b.metadata.glanceImage as { heldBy: string }).heldBy));
 }
 
-/** Forgets every deleted row's record in the destination's repository, then collects garbage. */
+/**
+ * Forgets the destination's records whose rows are DELETED (a prune that died after `forget` is
+ * finished here) or FAILED (a run whose data reached the repository but whose row never became
+ * AVAILABLE), then collects garbage. The repository's own list bounds the work; a record no row
+ * names (another catalog's, or one written by the CLI) is kept: the destination, not the
+ * database, is the source of truth.
+ */
 async function collect(em: EntityManager, deps: PruneExecutorDeps, destinationId: string, signal: AbortSignal): Promise<PruneSummary['destinations'][number]> {
   const destination = await em.findOneOrFail(BackupDestination, destinationId, { filters: false });
-  const rows = await em.find(Backup, { destination: destinationId, state: 'DELETED', repositoryBackupId: { $ne: null } }, { fields: ['repositoryBackupId'], filters: false });
   let repo;
   try {
     repo = await openDestinationRepository(destination, deps.secrets, { workers: deps.workers });
@@ -148,9 +155,23 @@ async function collect(em: EntityManager, deps: PruneExecutorDeps, destinationId
   }
   let r: PruneResult;
   try {
-    r = await repo.prune({ forget: rows.map((b) => b.repositoryBackupId!), signal });
+    r = await repo.prune({ forget: await abandonedRecords(em, destinationId, await repo.list()), signal });
   } finally {
     await repo.close();
   }
   return { destinationId, forgotten: r.forgotten.length, deletedPacks: r.deletedPacks, repackedPacks: r.repackedPacks, deletedBytes: r.deletedBytes };
+}
+
+/** Of `records`, those whose row (by record ID, or by the row ID the record carries) is DELETED or FAILED. */
+async function abandonedRecords(em: EntityManager, destinationId: string, records: BackupRecord[]): Promise<string[]> {
+  if (records.length === 0) return [];
+  const rowIdOf = (r: BackupRecord) => (r.metadata as { strongboxBackupId?: unknown } | null)?.strongboxBackupId;
+  const rowIds = records.map(rowIdOf).filter((id): id is string => typeof id === 'string' && UUID.test(id));
+  const rows = await em.find(
+    Backup,
+    { destination: destinationId, state: { $in: ['DELETED', 'FAILED'] }, $or: [{ repositoryBackupId: { $in: records.map((r) => r.id) } }, { id: { $in: rowIds } }] },
+    { fields: ['id', 'repositoryBackupId'], filters: false },
+  );
+  const gone = new Set(rows.flatMap((b) => [b.id, b.repositoryBackupId].filter((v): v is string => !!v)));
+  return records.filter((r) => gone.has(r.id) || gone.has(rowIdOf(r) as string)).map((r) => r.id);
 }
