@@ -95,7 +95,7 @@ export const settings = {
   STRONGBOX_TOKEN_TTL_SECONDS: setting(integer(30, 86400), { description: 'Lifetime of an access token, in seconds.', default: '900' }),
   STRONGBOX_LOG_LEVEL: setting(oneOf(['debug', 'info', 'warn', 'error']), { description: 'Least severe log level written.', default: 'info' }),
   STRONGBOX_LOG_FILE: setting(text('a file path'), {
-    description: 'Append JSON log lines to this file instead of stdout (read from the environment when the process starts).',
+    description: 'Append JSON log lines to this file instead of stdout.',
     shownDefault: 'stdout',
   }),
   OTEL_EXPORTER_OTLP_ENDPOINT: setting(check((s) => /^https?:\/\/[^\s]+$/.test(s), 'an http:// or https:// URL'), {
@@ -167,7 +167,8 @@ function withConfigFile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (unknown.length > 0) {
     throw new ConfigError(unknown.map((name) => `${name} (in ${file}): not a setting; allowed: ${Object.keys(settings).filter((n) => n !== 'STRONGBOX_CONFIG_FILE').join(', ')}`));
   }
-  return { ...fromFile, ...env };
+  // An empty variable is unset (see loadConfig), so it does not hide the file's value either.
+  return { ...fromFile, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')) };
 }
 
 /** Reads and checks every setting; throws a ConfigError listing every wrong one. */

@@ -22,15 +22,34 @@ function levelFromEnv(env: NodeJS.ProcessEnv): LogLevel {
   return (LogLevels as readonly string[]).includes(level ?? '') ? (level as LogLevel) : 'info';
 }
 
+const logFile = (file: string) => pino.destination({ dest: file, append: true, sync: true, mkdir: true });
+
 /**
  * Where lines go: STRONGBOX_LOG_FILE (appended, JSON; the test suite uses it) or stdout, JSON
  * unless stdout is a terminal. Synchronous writes: a line is out before the process exits.
  */
 function destination(env: NodeJS.ProcessEnv): pino.DestinationStream {
-  if (env.STRONGBOX_LOG_FILE) return pino.destination({ dest: env.STRONGBOX_LOG_FILE, append: true, sync: true, mkdir: true });
+  if (env.STRONGBOX_LOG_FILE) return logFile(env.STRONGBOX_LOG_FILE);
   if (process.stdout.isTTY) return pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   return pino.destination({ dest: 1, sync: true });
 }
+
+/**
+ * The root logger's destination, switchable once the configuration is read: the logger exists
+ * before it (modules log at import), and a log file may be named only in STRONGBOX_CONFIG_FILE.
+ */
+class Switchable implements pino.DestinationStream {
+  constructor(
+    public target: pino.DestinationStream,
+    public file: string | undefined,
+  ) {}
+
+  write(line: string): void {
+    this.target.write(line);
+  }
+}
+
+const root = new Switchable(destination(process.env), process.env.STRONGBOX_LOG_FILE);
 
 export function createLogger(env: NodeJS.ProcessEnv = process.env, stream: pino.DestinationStream = destination(env)): Logger {
   return pino({
@@ -44,9 +63,13 @@ export function createLogger(env: NodeJS.ProcessEnv = process.env, stream: pino.
 }
 
 /** The process's root logger; request and task loggers are its children (request-context.ts). */
-export const logger: Logger = createLogger();
+export const logger: Logger = createLogger(process.env, root);
 
-/** Applies the validated configuration (serve/worker call it once at start). */
-export function configureLogger(config: { logLevel: LogLevel }): void {
+/** Applies the validated configuration (serve/worker call it once at start): level and log file. */
+export function configureLogger(config: { logLevel: LogLevel; logFile?: string }): void {
   logger.level = config.logLevel;
+  if (config.logFile && config.logFile !== root.file) {
+    root.target = logFile(config.logFile);
+    root.file = config.logFile;
+  }
 }

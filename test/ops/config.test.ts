@@ -1,10 +1,11 @@
 // Configuration: every wrong setting stops the service at start with a message naming the
 // variable and what is allowed; the README's table is the schema's.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configurationTable, loadConfig, settings } from '../../src/config.ts';
+import { createTestDatabase } from '../helpers/database.ts';
 import { startStrongbox } from '../helpers/strongbox-process.ts';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'sb-config-'));
@@ -68,6 +69,29 @@ describe('configuration', () => {
     expect(problems({ STRONGBOX_CONFIG_FILE: path.join(dir, 'missing.env') })).toEqual([
       `STRONGBOX_CONFIG_FILE: must be a readable dotenv file, got ${JSON.stringify(path.join(dir, 'missing.env'))} (ENOENT)`,
     ]);
+  });
+
+  it('a log file named only in STRONGBOX_CONFIG_FILE receives the JSON lines, stdout none', async () => {
+    const dir = tmp();
+    const logFile = path.join(dir, 'worker.log');
+    const db = await createTestDatabase();
+    const configFile = path.join(dir, 'strongbox.env');
+    writeFileSync(configFile, `STRONGBOX_LOG_FILE=${logFile}\n`);
+    const worker = startStrongbox(['worker'], { STRONGBOX_CONFIG_FILE: configFile, DATABASE_URL: db.url });
+    try {
+      await worker.waitForOutput(/data mover \S+ running/);
+      worker.child.kill('SIGTERM');
+      expect((await worker.exited).code).toBe(0);
+    } finally {
+      worker.child.kill('SIGKILL');
+      await db.drop();
+    }
+    const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+    // The suite's secret scan reads these lines too.
+    if (process.env.STRONGBOX_LOG_FILE) appendFileSync(process.env.STRONGBOX_LOG_FILE, lines.map((l) => `${l}\n`).join(''));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(expect.arrayContaining(['data mover stopped: done', 'shutdown complete']));
+    expect(worker.stdout().split('\n').filter((l) => l.startsWith('{'))).toEqual([]);
   });
 
   it("the README's configuration table lists exactly the schema's variables with their defaults", () => {
