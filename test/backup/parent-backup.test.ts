@@ -2,22 +2,19 @@
 // startBackup type, and a chain whose full backups retention deleted.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Backup, Policy, Task, type BackupDestination, type Instance } from '../../src/db/entities/index.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { parentBackup } from '../../src/engine/backup/backup-record.ts';
 import type { TaskContext } from '../../src/engine/task-runner.ts';
-import { createTestDatabase } from '../helpers/database.ts';
+import { openTestOrm } from '../helpers/database.ts';
 import { seeder } from '../helpers/seed.ts';
 
 let orm: Orm;
-let drop: () => Promise<void>;
+let closeDb: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
+  ({ orm, close: closeDb } = await openTestOrm());
 });
 afterAll(async () => {
-  await orm?.close();
-  await drop?.();
+  await closeDb?.();
 });
 
 it('AUTO follows fullEvery, FULL and INCREMENTAL are obeyed, and a chain left without a full gets one', async () => {

@@ -1,19 +1,16 @@
 // The migrations in migrations/ build exactly the schema the entities describe: a change to an
 // entity without its migration fails here.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openOrm, type Orm } from '../../src/db/orm.ts';
-import { createTestDatabase } from '../helpers/database.ts';
+import type { Orm } from '../../src/db/orm.ts';
+import { openTestOrm } from '../helpers/database.ts';
 
 let orm: Orm;
-let drop: () => Promise<void>;
+let closeDb: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
+  ({ orm, close: closeDb } = await openTestOrm());
 });
 afterAll(async () => {
-  await orm?.close();
-  await drop?.();
+  await closeDb?.();
 });
 
 it('leaves nothing for a new migration to do', async () => {

@@ -11,19 +11,10 @@ import { startScheduler } from '../../src/engine/scheduler/scheduler.ts';
 import { HANDED_BACK_NOTE, type Executors } from '../../src/engine/task-runner.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { seeder } from '../helpers/seed.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 /** The engine's events go nowhere in these tests (subscriptions are tested in tasks-api). */
 const publisher = { publish: async () => {} };
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('task engine', () => {
   let orm: Orm;

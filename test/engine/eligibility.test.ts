@@ -2,21 +2,18 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BackupDestination, DataMover, NodeConfiguration, Task } from '../../src/db/entities/index.ts';
 import { nodeConfigurationFor } from '../../src/engine/eligibility.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { createTask, TaskError } from '../../src/engine/tasks/tasks.ts';
-import { createTestDatabase } from '../helpers/database.ts';
+import { openTestOrm } from '../helpers/database.ts';
 import { seeder } from '../helpers/seed.ts';
 
 let orm: Orm;
-let drop: () => Promise<void>;
+let closeDb: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
+  ({ orm, close: closeDb } = await openTestOrm());
 });
 afterAll(async () => {
-  await orm?.close();
-  await drop?.();
+  await closeDb?.();
 });
 
 it("refuses a backup into a destination its zone's node configuration may not write, and creates nothing", async () => {

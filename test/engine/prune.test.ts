@@ -20,6 +20,7 @@ import { startScheduler } from '../../src/engine/scheduler/scheduler.ts';
 import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { seeder } from '../helpers/seed.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const publisher = { publish: async () => {} };
 const secrets = new SecretBox(randomBytes(32));
@@ -39,16 +40,6 @@ class MemoryDisk implements DiskSource {
     const out = Buffer.allocUnsafeSlow(Math.min(length, this.bytes.length - offset));
     this.bytes.copy(out, 0, offset, offset + out.length);
     return out;
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

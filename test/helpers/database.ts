@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { openOrm, type Orm } from '../../src/db/orm.ts';
 
 export function withDatabaseName(url: string, name: string): string {
   const u = new URL(url);
@@ -24,6 +25,20 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/** A fresh database with an open ORM (migrated); `close()` closes it and drops the database. */
+export async function openTestOrm(): Promise<{ orm: Orm; url: string; close(): Promise<void> }> {
+  const db = await createTestDatabase();
+  const orm = await openOrm(db.url);
+  return {
+    orm,
+    url: db.url,
+    async close() {
+      await orm.close();
+      await db.drop();
     },
   };
 }

@@ -2,27 +2,24 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cloud, CloudAuthDomain, Instance, Project, Volume } from '../../src/db/entities/index.ts';
-import { openOrm, systemFork, type Orm } from '../../src/db/orm.ts';
+import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { syncInventory, type SyncProgress } from '../../src/engine/inventory/sync.ts';
 import { inventorySyncExecutor } from '../../src/engine/inventory/executor.ts';
-import { createTestDatabase } from '../helpers/database.ts';
+import { openTestOrm } from '../helpers/database.ts';
 import { connect, startSimulator, type TestSim } from '../helpers/simulator.ts';
 
 let t: TestSim;
 let orm: Orm;
-let drop: () => Promise<void>;
+let closeDb: (() => Promise<void>) | undefined;
 const secrets = new SecretBox(randomBytes(32));
 
 beforeAll(async () => {
   t = await startSimulator();
-  const db = await createTestDatabase();
-  drop = db.drop;
-  orm = await openOrm(db.url);
+  ({ orm, close: closeDb } = await openTestOrm());
 });
 afterAll(async () => {
-  await orm?.close();
-  await drop?.();
+  await closeDb?.();
   await t?.close();
 });
 

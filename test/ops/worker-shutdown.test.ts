@@ -14,6 +14,7 @@ import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { HANDED_BACK_NOTE } from '../../src/engine/task-runner.ts';
 import { startSimBackupWorld, type SimBackupWorld } from '../helpers/sim-backup-world.ts';
 import { startStrongbox, type StrongboxProcess } from '../helpers/strongbox-process.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const masterKey = randomBytes(32);
 const secrets = new SecretBox(masterKey);
@@ -42,16 +43,6 @@ function startWorker(name: string): StrongboxProcess {
   return p;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 it('SIGTERM during a running backup: the worker exits 0, another worker resumes the task on the same attempt, one complete backup', async () => {
   const web1 = await w.instance('web-1');
   const atBackup = Object.fromEntries(['web-1-root', 'web-1-data'].map((v) => [v, sha(readFileSync(w.t.sim.files.volumePath(w.t.seed.volumes[v]!)))]));
@@ -64,10 +55,10 @@ it('SIGTERM during a running backup: the worker exits 0, another worker resumes 
   }, null)).id);
   const reload = () => systemFork(w.orm).findOneOrFail(Task, taskId, { populate: ['dataMover'], filters: false });
   // Interrupted while it waits for OpenStack (a later phase, cleanup, is finished instead).
-  await until('the backup waiting for its snapshots on worker A', async () => {
+  await waitFor('the backup waiting for its snapshots on worker A', async () => {
     const t = await reload();
     return t.state === 'RUNNING' && t.dataMover?.name === moverA && t.phase === 'snapshot';
-  });
+  }, 60_000);
 
   a.child.kill('SIGTERM');
   // 0 is a clean shutdown; the bounded hard exit would be 1.
@@ -81,7 +72,7 @@ it('SIGTERM during a running backup: the worker exits 0, another worker resumes 
   const b = startWorker('b');
   const moverB = (await b.waitForOutput(/data mover (\S+) running/))[1]!;
 
-  const task = await until('the task to end', async () => {
+  const task = await waitFor('the task to end', async () => {
     const t = await reload();
     return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.state) ? t : null;
   }, 120_000);
