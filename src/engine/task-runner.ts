@@ -11,7 +11,7 @@ import { taskOutcomeEvent, writeAuditEvents } from './audit-trail.ts';
 import { ProgressReporter, type Publisher } from './tasks/progress.ts';
 import { tasksFinished } from '../observability/metrics.ts';
 import { log, newRequestId, withRequestId } from '../observability/request-context.ts';
-import { inSpan, startSpan } from '../observability/tracing.ts';
+import { inSpan, linkTo, startSpan } from '../observability/tracing.ts';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 
 export type TaskProgress = { bytesDone: bigint; bytesTotal: bigint };
@@ -55,9 +55,10 @@ export const HANDED_BACK_NOTE = 'interrupted by a data mover shutdown; resumes o
  */
 export async function runTask(...args: Parameters<typeof runTaskNow>): ReturnType<typeof runTaskNow> {
   const [orm, , , taskId] = args;
-  // The task runs under the request ID of the request that created it (or a new one).
-  const [row] = await orm.em.getConnection().execute(`select request_id from task where id = ?`, [taskId]);
-  return withRequestId(row?.request_id ?? newRequestId(), () => inSpan('task', { 'strongbox.task_id': taskId }, () => runTaskNow(...args)), { taskId });
+  // The task runs under the request ID of the request that created it (or a new one), in a
+  // trace of its own linked to that request's span.
+  const [row] = await orm.em.getConnection().execute(`select request_id, traceparent from task where id = ?`, [taskId]);
+  return withRequestId(row?.request_id ?? newRequestId(), () => inSpan('task', { 'strongbox.task_id': taskId }, () => runTaskNow(...args), linkTo(row?.traceparent)), { taskId });
 }
 
 async function runTaskNow(

@@ -2,7 +2,7 @@
 // destination object reads/writes, exported over OTLP/HTTP (JSON) when OTEL_EXPORTER_OTLP_ENDPOINT
 // is set. Off by default: the spans below then go to the API's no-op tracer (no allocation of
 // note, no context manager), so instrumented code costs nearly nothing.
-import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { isSpanContextValid, SpanStatusCode, trace, TraceFlags, type Attributes, type Link, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -36,8 +36,8 @@ export function startTracing(config: { otlpEndpoint?: string; serviceName: strin
 }
 
 /** Runs `fn` in a span (a child of the active one); errors mark the span and pass through. */
-export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes: withRequestId(attributes) }, async (span) => {
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, links: Link[] = []): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes: withRequestId(attributes), links }, async (span) => {
     try {
       return await fn(span);
     } catch (e) {
@@ -53,6 +53,27 @@ export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span)
 /** A span ended by the caller (task phases, which begin and end at separate calls). */
 export function startSpan(name: string, attributes: Attributes = {}): Span {
   return tracer.startSpan(name, { attributes: withRequestId(attributes) });
+}
+
+/**
+ * The active span as a W3C traceparent, kept with work that crosses the queue (a task); undefined
+ * when tracing is off.
+ */
+export function currentTraceparent(): string | undefined {
+  const c = trace.getActiveSpan()?.spanContext();
+  if (!c || !isSpanContextValid(c)) return undefined;
+  return `00-${c.traceId}-${c.spanId}-${(c.traceFlags & TraceFlags.SAMPLED ? 1 : 0).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * A link to the span a traceparent names: a task runs in a trace of its own (it may start hours
+ * after its request) that points back at the request's.
+ */
+export function linkTo(traceparent: string | null | undefined): Link[] {
+  const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent ?? '');
+  if (!m) return [];
+  const context = { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true };
+  return isSpanContextValid(context) ? [{ context }] : [];
 }
 
 function withRequestId(attributes: Attributes): Attributes {

@@ -18,7 +18,7 @@ import { op } from '../helpers/ops.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
 import { taskEnded } from '../helpers/task-ended.ts';
 
-type OtlpSpan = { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes: { key: string; value: Record<string, unknown> }[] };
+type OtlpSpan = { traceId: string; spanId: string; parentSpanId?: string; name: string; links?: { traceId: string; spanId: string }[]; attributes: { key: string; value: Record<string, unknown> }[] };
 
 let collector: Server;
 const spans: OtlpSpan[] = [];
@@ -90,7 +90,10 @@ describe('traces', () => {
     const [task] = named('task INVENTORY_SYNC');
     expect(task).toBeDefined();
     expect(attr(task!, 'strongbox.task_id')).toBe(taskId);
-    // The task runs in another trace (it crossed the queue); the request ID ties the two.
+    // The task runs in another trace (it crossed the queue), linked to the operation's span; the
+    // request ID ties the two as well.
+    expect(task!.traceId).not.toBe(api!.traceId);
+    expect(task!.links?.map((l) => [l.traceId, l.spanId])).toEqual([[api!.traceId, api!.spanId]]);
     expect(attr(task!, 'strongbox.request_id')).toBe(attr(api!, 'strongbox.request_id'));
     const phases = spans.filter((s) => s.name.startsWith('task.phase') && s.parentSpanId === task!.spanId);
     expect(phases.length).toBeGreaterThan(1);

@@ -53,6 +53,8 @@ export class Task extends BaseEntity {
   scheduleKey?: string;
   /** The request that created it (or the scheduler's own ID): its logs and OpenStack calls carry it. */
   requestId?: string;
+  /** The creating request's span (W3C traceparent) when tracing is on: the task's run links to it. */
+  traceparent?: string;
 }
 
 export const TaskSchema = new EntitySchema<Task, BaseEntity>({
@@ -88,5 +90,6 @@ export const TaskSchema = new EntitySchema<Task, BaseEntity>({
     result: { type: 'json', nullable: true },
     scheduleKey: { type: 'string', length: 255, nullable: true, unique: true },
     requestId: { type: 'string', length: 128, nullable: true },
+    traceparent: { type: 'string', length: 55, nullable: true },
   },
 });

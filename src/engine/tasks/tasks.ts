@@ -7,6 +7,7 @@ import { Channels, taskEvent } from '../../events/channels.ts';
 import { notify } from '../../events/pubsub.ts';
 import { taskOutcomeEvent } from '../audit-trail.ts';
 import { tasksFinished } from '../../observability/metrics.ts';
+import { currentTraceparent } from '../../observability/tracing.ts';
 import { dequeueTask, enqueueTask } from './enqueue.ts';
 import { mayWrite, nodeConfigurationFor } from '../eligibility.ts';
 import { admit, QuotaExceeded, quotaBytes } from '../quotas/admission.ts';
@@ -61,7 +62,7 @@ export async function createTask(em: EntityManager, { quotaBytes: givenBytes, ..
     input = { ...input, params: { ...input.params, quotaBytes: bytes.toString() } };
   }
   // The creating request's ID follows the task to its data mover; the scheduler's tasks get their own.
-  const task = em.create(Task, { ...input, requestId: currentRequestId() ?? newRequestId() });
+  const task = em.create(Task, { ...input, requestId: currentRequestId() ?? newRequestId(), traceparent: currentTraceparent() });
   if (restore) em.create(Restore, { ...restore, task, state: 'QUEUED' });
   audit(em, actor, `task.${input.type.toLowerCase()}.start`, task, { params: input.params ?? {} });
   await em.flush();
