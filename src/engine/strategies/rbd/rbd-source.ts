@@ -99,7 +99,7 @@ export class RbdDiskSource implements StrategyDiskSource {
   /** The point in time: `rbd snap create` (instant, copy-on-write). */
   async snapshot(): Promise<void> {
     if (this.state !== 'prepared') throw new StrategyError('INVALID_STATE', `${this.name}: snapshot() once, after prepare()`);
-    await this.client.run('rbd', ['snap', 'create', `${this.spec}@${this.snap}`], 'SNAPSHOT_FAILED');
+    await this.client.run('rbd', ['snap', 'create', '--no-progress', `${this.spec}@${this.snap}`], 'SNAPSHOT_FAILED');
     this.state = 'open';
   }
 
