@@ -5,8 +5,9 @@
 // from Ceph with the zone's storage provider (rbd-disks.ts). All of them are snapshotted at one
 // point in time (consistent-point.ts: guest filesystems frozen, or the domain paused while there is
 // more than one snapshot to take); how consistent it is goes into the backup's metadata
-// (`consistency`). Metadata still comes from the OpenStack APIs. Phases: metadata → snapshot → store → cleanup. What the next incremental builds on (the new
-// checkpoint, the new RBD snapshots) replaces the parent's only once the backup record is durable.
+// (`consistency`). Metadata still comes from the OpenStack APIs. Phases: metadata → snapshot →
+// store → cleanup. What the next incremental builds on (the new checkpoint, the new RBD snapshots)
+// replaces the parent's only once the backup record is durable.
 //
 // Which hypervisor: Nova's `OS-EXT-SRV-ATTR:hypervisor_hostname` (or `host`) names the Hypervisor
 // row holding the SSH settings; its host key is pinned on first contact. Which domain: Nova's
