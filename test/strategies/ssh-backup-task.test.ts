@@ -1,11 +1,15 @@
 // BACKUP tasks end to end, strategy "SSH transfer": a task queued in PostgreSQL and run by a real
 // data mover; metadata from the OpenStack simulator, whose server `kvm-1` runs (per Nova's
 // OS-EXT-SRV-ATTR attributes) on the hypervisor that is the sshd lab host, as the libvirt lab's
-// domain; disk data read over SSH from that real libvirt/KVM domain into a real repository.
-import { execFileSync } from 'node:child_process';
+// domain; disk data read over SSH from that real libvirt/KVM domain into a real repository. With an
+// RBD disk attached as well, every snapshot is taken in one pause of the domain (consistent-point.ts),
+// watched with `virsh event`.
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +24,13 @@ import { createTask } from '../../src/engine/tasks/tasks.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { taskEnded } from '../helpers/task-ended.ts';
 import { refuseBackupRecords, REFUSAL } from '../helpers/refuse-backup-record.ts';
-import { sha256File } from '../helpers/disk-image.ts';
+import { applySource, sha256File } from '../helpers/disk-image.ts';
+import { CephClient } from '../../src/engine/strategies/rbd/ceph-client.ts';
+import { RbdDiskSource } from '../../src/engine/strategies/rbd/rbd-source.ts';
+import { atOnePoint } from '../../src/engine/strategies/ssh/consistent-point.ts';
+import { HypervisorConnection } from '../../src/engine/strategies/ssh/connection.ts';
+import { SshInstanceBackup } from '../../src/engine/strategies/ssh/instance-backup.ts';
+import { Libvirt } from '../../src/engine/strategies/ssh/libvirt.ts';
 import { holdLab, lab, labCommand } from '../helpers/labs.ts';
 import { startSimulator, type TestSim } from '../helpers/simulator.ts';
 
@@ -48,6 +58,33 @@ function bitmapsOf(target: 'vda' | 'vdb'): string[] {
   const dev = out.return.find((b) => b.qdev?.includes(`virtio-disk${target === 'vda' ? 0 : 1}`));
   return (dev?.inserted?.['dirty-bitmaps'] ?? []).filter((b) => b.persistent).map((b) => b.name);
 }
+const domstate = () => sh('virsh', ['-q', 'domstate', vm.LIBVIRT_DOMAIN!]).trim();
+
+/** A lifecycle event of the lab domain ("Suspended", "Resumed", …) and when libvirt reported it (ms). */
+type Lifecycle = { event: string; at: number };
+/**
+ * `virsh event --all --loop --timestamp` on the lab domain, started before the caller's backup;
+ * resolves once it is listening (it printed a metadata change we made: virsh prints nothing until
+ * an event arrives). The returned function stops it and gives the lifecycle events it saw.
+ */
+async function watchLifecycle(): Promise<() => Promise<Lifecycle[]>> {
+  const child = spawn('stdbuf', ['-oL', 'virsh', '-q', 'event', '--domain', vm.LIBVIRT_DOMAIN!, '--all', '--loop', '--timestamp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  for (let i = 0; !out.includes("'metadata-change'"); i++) {
+    if (i >= 100 || child.exitCode !== null) throw new Error(`virsh event is not listening: ${out}`);
+    sh('virsh', ['-q', 'desc', vm.LIBVIRT_DOMAIN!, '--live', '--title', `strongbox probe ${i}`]);
+    await sleep(100);
+  }
+  return async () => {
+    child.kill('SIGINT');
+    if (child.exitCode === null) await once(child, 'close');
+    return [...out.matchAll(/^(\S+) (\S+)\+0000: event 'lifecycle' for domain '[^']*': (\w+)/gm)].map(([, day, time, event]) => ({
+      event: event!, at: Date.parse(`${day}T${time}Z`),
+    }));
+  };
+}
+
 const chainOf = (image: string) =>
   (JSON.parse(sh('qemu-img', ['info', '--backing-chain', '--output=json', '-U', image])) as Array<{ filename: string }>).map((l) => l.filename);
 
@@ -115,6 +152,65 @@ function removeRbdImage(spec: string) {
   }
 }
 
+const snaps = () => (JSON.parse(rbdCli('snap', 'ls', '--format', 'json', rbdDisk!.spec)) as Array<{ name: string }>).map((x) => x.name);
+/** sha256 of an RBD snapshot of the attached image (what its restore must equal). */
+async function snapSha(snap: string) {
+  const f = path.join(tmp, `${snap}.ref`);
+  rbdCli('export', '--no-progress', `${rbdDisk!.spec}@${snap}`, f);
+  return sha256File(f);
+}
+/** A guest write to the RBD disk (vdc). */
+const rbdWrite = (pattern: number, offset: number, length: number) =>
+  expect(sh('virsh', ['qemu-monitor-command', vm.LIBVIRT_DOMAIN, '--hmp', `qemu-io -d /machine/peripheral/virtio-disk2/virtio-backend "write -P ${pattern} ${offset} ${length}"`])).not.toMatch(/error/i);
+
+/**
+ * When an RBD snapshot was created, to the nanosecond (`rbd snap ls` prints whole seconds): its
+ * record in the image header's omap, `snapshot_<id>` (cls_rbd_snap, encoding v8: id, name, size,
+ * protection, flags, namespace, then the timestamp as seconds + nanoseconds), in ms.
+ */
+function rbdSnapCreatedAt(snapName: string): number {
+  const spec = rbdDisk!.spec;
+  const imageId = (JSON.parse(rbdCli('info', '--format', 'json', spec)) as { id: string }).id;
+  const snap = (JSON.parse(rbdCli('snap', 'ls', '--format', 'json', spec)) as Array<{ id: number; name: string }>).find((x) => x.name === snapName)!;
+  const file = path.join(tmp, `${snapName}.omap`);
+  execFileSync('rados', ['-c', rbdDisk!.conf, '-p', spec.split('/')[0]!, 'getomapval', `rbd_header.${imageId}`, `snapshot_${snap.id.toString(16).padStart(16, '0')}`, file], { stdio: 'ignore' });
+  const b = readFileSync(file);
+  expect(b[0]).toBe(8); // the encoding read here
+  let at = 6 + 8; // struct header (version, compat, length), id
+  at += 4 + b.readUInt32LE(at) + 8 + 1 + 8; // name, image size, protection status, flags
+  at += 6 + b.readUInt32LE(at + 2); // snapshot namespace (its own struct header)
+  return b.readUInt32LE(at) * 1000 + b.readUInt32LE(at + 4) / 1e6;
+}
+
+/**
+ * One point in time across the file disks and the RBD disk: the domain was paused once and resumed
+ * once, and both the RBD snapshot and the libvirt checkpoint were created in between. The upper
+ * bound is exact for the RBD snapshot (the Resumed event is printed after the resume, which follows
+ * every snapshot); the lower bound is taken from the pause's whole second (virsh event prints the
+ * Suspended event when it receives it, a few ms after the pause) as is the checkpoint's creation
+ * time (whole seconds). The domain runs again.
+ */
+function expectOnePoint(backup: Backup, events: Lifecycle[]) {
+  const { fromSecond, resumed } = expectSnapshotInPause(`strongbox-${backup.id}`, events);
+  const vda = backup.disks.getItems().find((d) => d.name === 'vda')!;
+  const created = Number(/<creationTime>(\d+)<\/creationTime>/.exec((JSON.parse(vda.checkpoint!) as { xml: string }).xml)![1]) * 1000;
+  expect(created).toBeGreaterThanOrEqual(fromSecond);
+  expect(created).toBeLessThanOrEqual(resumed);
+  expect(backup.metadata['consistency']).toMatchObject({ level: 'CRASH_CONSISTENT', hold: 'PAUSE', sources: 2, heldMs: expect.any(Number) });
+}
+
+/** One pause and one resume, the RBD snapshot `snap` created in between, the domain running again. */
+function expectSnapshotInPause(snap: string, events: Lifecycle[]) {
+  expect(events.map((e) => e.event)).toEqual(['Suspended', 'Resumed']);
+  const [paused, resumed] = [events[0]!.at, events[1]!.at];
+  const fromSecond = Math.floor(paused / 1000) * 1000;
+  const snapAt = rbdSnapCreatedAt(snap);
+  expect(snapAt).toBeGreaterThanOrEqual(fromSecond);
+  expect(snapAt).toBeLessThanOrEqual(resumed);
+  expect(domstate()).toBe('running');
+  return { fromSecond, resumed };
+}
+
 afterAll(async () => {
   if (rbdDisk) {
     // A guest idling in its firmware never acknowledges a hot unplug: stop the domain to free the
@@ -169,7 +265,10 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
 
   it('a full backup reads the Nova root and ephemeral disks from the hypervisor and pins its host key', async () => {
     const before = blklist();
+    const stop = await watchLifecycle();
     const task = await backupTask();
+    // Both file disks are in one atomic libvirt operation: one snapshot, no pause needed.
+    expect(await stop()).toEqual([]);
     expect(task.error ?? null).toBeNull();
     expect(task.state).toBe('SUCCEEDED');
     expect(Object.keys(task.phaseSeconds)).toEqual(expect.arrayContaining(['metadata', 'snapshot', 'store', 'cleanup']));
@@ -183,6 +282,8 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     expect(first.disks.getItems().every((d) => !!d.checkpoint)).toBe(true);
     expect(first.frontEndBytes).toBe(BigInt(64 * MiB + 32 * MiB));
     expect((first.metadata as { server: { name: string } }).server.name).toBe('kvm-1');
+    // The lab's guest has no agent: not quiesced.
+    expect(first.metadata['consistency']).toEqual({ level: 'CRASH_CONSISTENT', hold: 'NONE', heldMs: null, sources: 1 });
     expect(await restoredSha(first)).toEqual(await expectedSha());
     const hv = await em.findOneOrFail(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { filters: false });
     expect(hv.pinnedHostKey).toBe(ssh.SSH_HOST_KEY_SHA256);
@@ -357,8 +458,6 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
       <auth username='${ceph.CEPH_USER}'><secret type='ceph' uuid='${secret}'/></auth>
       <source protocol='rbd' name='${spec}'><host name='127.0.0.1' port='6789'/></source><target dev='vdc' bus='virtio'/></disk>`);
     sh('virsh', ['-q', 'attach-device', vm.LIBVIRT_DOMAIN!, xml, '--live']);
-    const rbdWrite = (pattern: number, offset: number, length: number) =>
-      expect(sh('virsh', ['qemu-monitor-command', vm.LIBVIRT_DOMAIN!, '--hmp', `qemu-io -d /machine/peripheral/virtio-disk2/virtio-backend "write -P ${pattern} ${offset} ${length}"`])).not.toMatch(/error/i);
     rbdWrite(0x61, 0, 1 * MiB);
     rbdWrite(0x62, 9 * MiB, 256 * 1024);
     // The zone of the instance → the lab cluster.
@@ -369,17 +468,14 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     });
     (await em.findOneOrFail(AvailabilityZone, { cloud: cloudId, name: 'nova' }, { filters: false })).storageProvider = provider;
     await em.flush();
-    const snaps = () => (JSON.parse(rbdCli('snap', 'ls', '--format', 'json', spec)) as Array<{ name: string }>).map((x) => x.name);
-    const snapSha = async (snap: string) => {
-      const f = path.join(tmp, `${snap}.ref`);
-      rbdCli('export', '--no-progress', `${spec}@${snap}`, f);
-      return sha256File(f);
-    };
 
+    const stop = await watchLifecycle();
     const task = await backupTask();
+    const events = await stop();
     expect(task.error ?? null).toBeNull();
     const withRbd = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
     expect(withRbd.state).toBe('AVAILABLE');
+    expectOnePoint(withRbd, events);
     const vdc = withRbd.disks.getItems().find((d) => d.name === 'vdc')!;
     expect(vdc).toMatchObject({ position: 2, kind: 'NOVA_EPHEMERAL' });
     expect(JSON.parse(vdc.checkpoint!)).toEqual({ snap: `strongbox-${withRbd.id}` });
@@ -397,10 +493,13 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
 
     rbdWrite(0x63, 512 * 1024, 64 * 1024); // inside data RBD already had: its diff is exact
     guestWrite('vda', 0x64, 12 * MiB, 64 * 1024);
+    const stop2 = await watchLifecycle();
     const task2 = await backupTask();
+    const events2 = await stop2();
     expect(task2.error ?? null).toBeNull();
     const next = await systemFork(orm).findOneOrFail(Backup, { task: task2.id }, { populate: ['disks'], filters: false });
     expect(next).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expectOnePoint(next, events2);
     expect(next.parent?.id).toBe(withRbd.id);
     expect(next.disks.getItems().find((d) => d.name === 'vdc')!.readBytes).toBe(BigInt(64 * 1024)); // only the RBD diff
     expect(next.readBytes).toBe(BigInt(2 * 64 * 1024));
@@ -408,5 +507,113 @@ describe('BACKUP task (SSH transfer from a libvirt/KVM hypervisor)', { timeout: 
     const again = await restoredSha(next);
     expect(again.vdc).toBe(await snapSha(`strongbox-${next.id}`));
     expect({ vda: again.vda, vdb: again.vdb }).toEqual(await expectedSha());
+    last = next;
+  });
+
+  it('an RBD snapshot refused inside the pause (the image\'s snapshot limit is reached) fails the backup: the domain is resumed, no new checkpoint or snapshot is left, and the next incremental restores byte-identical', async () => {
+    const before = snaps();
+    guestWrite('vda', 0x71, 14 * MiB, 64 * 1024);
+    // The base snapshot fills the limit: `rbd snap create` fails with EDQUOT.
+    rbdCli('snap', 'limit', 'set', '--limit', '1', rbdDisk!.spec);
+    let failed: Task;
+    let events: Lifecycle[];
+    try {
+      const stop = await watchLifecycle();
+      failed = await backupTask();
+      events = await stop();
+    } finally {
+      rbdCli('snap', 'limit', 'clear', rbdDisk!.spec);
+    }
+    expect(failed.state).toBe('FAILED');
+    const lost = await systemFork(orm).findOneOrFail(Backup, { task: failed.id }, { filters: false });
+    expect(lost.state).toBe('FAILED');
+    expect(lost.note).toMatch(/snap create [\s\S]*Disk quota exceeded/);
+    // Paused for the snapshot step and resumed although it failed.
+    expect(events.map((e) => e.event)).toEqual(['Suspended', 'Resumed']);
+    expect(domstate()).toBe('running');
+    // The checkpoint the job made in the same step went with its bitmap; the parent's is the base.
+    expect(checkpoints()).toBe('');
+    expect(bitmapsOf('vda')).toEqual([`sb-${last.id}`]);
+    expect(snaps()).toEqual(before);
+    expect(sh('ls', [ssh.SSH_WORK_DIR!]).trim()).toBe('');
+
+    rbdWrite(0x72, 9 * MiB + 128 * 1024, 64 * 1024); // inside data RBD already had: its diff is exact
+    const stop = await watchLifecycle();
+    const task = await backupTask();
+    const again = await stop();
+    expect(task.error ?? null).toBeNull();
+    const next = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+    expect(next).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL', note: null });
+    expect(next.parent?.id).toBe(last.id);
+    expectOnePoint(next, again);
+    expect(next.readBytes).toBe(BigInt(2 * 64 * 1024)); // the failed run's vda write and the RBD write
+    const restored = await restoredSha(next);
+    expect(restored.vdc).toBe(await snapSha(`strongbox-${next.id}`));
+    expect({ vda: restored.vda, vdb: restored.vdb }).toEqual(await expectedSha());
+    last = next;
+  });
+
+  it('a domain someone else paused is backed up without a pause of ours and stays paused', async () => {
+    guestWrite('vdb', 0x81, 6 * MiB, 64 * 1024);
+    rbdWrite(0x82, 128 * 1024, 64 * 1024);
+    sh('virsh', ['-q', 'suspend', vm.LIBVIRT_DOMAIN!]);
+    try {
+      const stop = await watchLifecycle();
+      const task = await backupTask();
+      expect(await stop()).toEqual([]);
+      expect(task.error ?? null).toBeNull();
+      expect(domstate()).toBe('paused');
+      const b = await systemFork(orm).findOneOrFail(Backup, { task: task.id }, { populate: ['disks'], filters: false });
+      expect(b).toMatchObject({ state: 'AVAILABLE', type: 'INCREMENTAL' });
+      expect(b.metadata['consistency']).toEqual({ level: 'CRASH_CONSISTENT', hold: 'NOT_RUNNING', heldMs: null, sources: 2 });
+      const restored = await restoredSha(b);
+      expect(restored.vdc).toBe(await snapSha(`strongbox-${b.id}`));
+      expect({ vda: restored.vda, vdb: restored.vdb }).toEqual(await expectedSha());
+    } finally {
+      sh('virsh', ['-q', 'resume', vm.LIBVIRT_DOMAIN!]);
+    }
+  });
+
+  it('the overlay fallback (a libvirt without backup jobs) takes its disk-only snapshot in the same pause as the RBD snapshot; closed without commit, both go', async () => {
+    guestWrite('vda', 0x91, 16 * MiB, 64 * 1024);
+    rbdWrite(0x92, 9 * MiB, 64 * 1024);
+    const before = { snaps: snaps(), disks: blklist() };
+    const credentials = {
+      host: ssh.SSH_HOST!, port: Number(ssh.SSH_PORT), username: ssh.SSH_USER!, privateKeyPath: ssh.SSH_KEY!, hostKeyFingerprint: ssh.SSH_HOST_KEY_SHA256!,
+    };
+    const ceph = await lab('ceph');
+    const client = await CephClient.open({
+      user: ceph.CEPH_USER!, keyring: readFileSync(ceph.CEPH_KEYRING!, 'utf8'), config: `[global]\nmon host = ${ceph.CEPH_MON_HOST}\nms bind ipv6 = false\n`,
+      poolStrategy: 'EXCLUDE', pools: [],
+    });
+    const [pool, image] = rbdDisk!.spec.split('/') as [string, string];
+    const control = await HypervisorConnection.connect(credentials);
+    // What backup.ts does when CheckpointInstanceBackup.prepare says UNSUPPORTED.
+    const files = await SshInstanceBackup.prepare({ credentials, novaUuid: vm.LIBVIRT_UUID!, domainName: vm.LIBVIRT_DOMAIN, backupId: 'overlay1', workDir: ssh.SSH_WORK_DIR, track: false });
+    const rbd = await RbdDiskSource.prepare(client, { pool, image, backupId: 'overlay1' });
+    try {
+      const stop = await watchLifecycle();
+      const consistency = await atOnePoint(new Libvirt(control), files.domain, [() => files.snapshot(), () => rbd.snapshot()]);
+      expectSnapshotInPause('strongbox-overlay1', await stop());
+      expect(consistency).toMatchObject({ level: 'CRASH_CONSISTENT', hold: 'PAUSE', sources: 2 });
+      await files.expose();
+      await rbd.expose();
+      expect(files.disks.map((d) => d.name)).toEqual(['vda', 'vdb']);
+      for (const d of files.disks) {
+        const out = path.join(tmp, `overlay1-${d.name}.raw`);
+        await applySource(out, d);
+        expect(await sha256File(out)).toBe(await sha256File(expected[d.name]!));
+      }
+      const out = path.join(tmp, 'overlay1-vdc.raw');
+      await applySource(out, rbd);
+      expect(await sha256File(out)).toBe(await snapSha('strongbox-overlay1'));
+    } finally {
+      control.close();
+      await files.close();
+      await rbd.close();
+      await client.close();
+    }
+    expect(snaps()).toEqual(before.snaps);
+    expect(blklist()).toBe(before.disks);
   });
 });

@@ -1,5 +1,7 @@
 // The RBD images one backup reads, and the Ceph clients it reads them through (one per storage
-// provider). Each source takes a new snapshot; they become the bases of the next backup only on
+// provider). Each source takes a new snapshot — at open (RbdDiskSource.open), or, for sources added
+// prepared, in snapshotSteps() inside the instance's one point in time (ssh/consistent-point.ts)
+// followed by expose(). They become the bases of the next backup only on
 // commit(), once the backup record naming them is durable. close() removes uncommitted ones, so the
 // older bases stay. Used by disk attachment (Ceph-backed Cinder volumes) and SSH transfer
 // (RBD-backed Nova disks).
@@ -24,6 +26,16 @@ export class RbdSnapshotSet {
       this.clients.set(provider.id, client);
     }
     return client;
+  }
+
+  /** One snapshot step per source, for atOnePoint (sources added by RbdDiskSource.prepare). */
+  snapshotSteps(): Array<() => Promise<void>> {
+    return [...this.sources.values()].map((s) => () => s.snapshot());
+  }
+
+  /** After the snapshots: every source's size and parent extents. */
+  async expose(): Promise<void> {
+    for (const s of this.sources.values()) await s.expose();
   }
 
   /**

@@ -43,7 +43,10 @@ export class RbdDiskSource implements StrategyDiskSource {
   /** Bytes the diff reported as written but that were all zeros (not stored). */
   bytesZeroDetected = 0;
   readonly checkpoint: string;
-  private state: 'open' | 'committed' | 'closed' = 'open';
+  /** Of the snapshot, known from expose(). */
+  size = 0;
+  /** prepared: no snapshot yet (snapshot() takes it); open: this backup's snapshot exists. */
+  private state: 'prepared' | 'open' | 'committed' | 'closed' = 'prepared';
   /** Extents the parent snapshot had allocated (sorted); zeros outside them are not changes. */
   private parentAllocated: Extent[] = [];
   private nbd: Promise<{ client: NbdClient; server: ChildProcess }> | null = null;
@@ -53,7 +56,6 @@ export class RbdDiskSource implements StrategyDiskSource {
     private o: RbdBackupOptions,
     readonly snap: string,
     private parentSnap: string | null,
-    readonly size: number,
     readonly fallbackReason: string | null,
   ) {
     this.name = `${o.pool}/${o.image}`;
@@ -61,7 +63,24 @@ export class RbdDiskSource implements StrategyDiskSource {
     this.checkpoint = JSON.stringify({ snap } satisfies Checkpoint);
   }
 
+  /** prepare(), snapshot() and expose() at once; on failure the new snapshot goes. */
   static async open(client: CephClient, o: RbdBackupOptions): Promise<RbdDiskSource> {
+    const source = await RbdDiskSource.prepare(client, o);
+    try {
+      await source.snapshot();
+      await source.expose();
+      return source;
+    } catch (e) {
+      await source.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Everything before the snapshot: the image's snapshots listed, the parent's base found. Then
+   * snapshot() (inside an instance's atOnePoint window, see ssh/consistent-point.ts) and expose().
+   */
+  static async prepare(client: CephClient, o: RbdBackupOptions): Promise<RbdDiskSource> {
     if (!/^[A-Za-z0-9_-]+$/.test(o.backupId)) throw new StrategyError('INVALID_ARGUMENT', 'backupId must be [A-Za-z0-9_-]');
     const spec = `${o.pool}/${o.image}`;
     const snaps = await client.snapshots(o.pool, o.image).catch((e: unknown) => {
@@ -74,17 +93,21 @@ export class RbdDiskSource implements StrategyDiskSource {
       if (snaps.some((s) => s.name === wanted)) parentSnap = wanted;
       else fallbackReason = `base snapshot ${spec}@${wanted} no longer exists; full read instead of incremental`;
     }
-    const snap = `${SNAP_PREFIX}${o.backupId}`;
-    await client.run('rbd', ['snap', 'create', `${spec}@${snap}`], 'SNAPSHOT_FAILED');
-    try {
-      const info = await client.json<{ size: number }>('rbd', ['info', `${spec}@${snap}`]);
-      const source = new RbdDiskSource(client, o, snap, parentSnap, info.size, fallbackReason);
-      if (parentSnap) source.parentAllocated = await source.diffExtents(parentSnap, null);
-      return source;
-    } catch (e) {
-      await client.run('rbd', ['snap', 'rm', `${spec}@${snap}`]).catch(() => {});
-      throw e;
-    }
+    return new RbdDiskSource(client, o, `${SNAP_PREFIX}${o.backupId}`, parentSnap, fallbackReason);
+  }
+
+  /** The point in time: `rbd snap create` (instant, copy-on-write). */
+  async snapshot(): Promise<void> {
+    if (this.state !== 'prepared') throw new StrategyError('INVALID_STATE', `${this.name}: snapshot() once, after prepare()`);
+    await this.client.run('rbd', ['snap', 'create', '--no-progress', `${this.spec}@${this.snap}`], 'SNAPSHOT_FAILED');
+    this.state = 'open';
+  }
+
+  /** After the snapshot: its size, and what the parent's snapshot had allocated. */
+  async expose(): Promise<void> {
+    if (this.state !== 'open') throw new StrategyError('INVALID_STATE', `${this.name}: expose() after snapshot()`);
+    this.size = (await this.client.json<{ size: number }>('rbd', ['info', `${this.spec}@${this.snap}`])).size;
+    if (this.parentSnap) this.parentAllocated = await this.diffExtents(this.parentSnap, null);
   }
 
   private get spec() {

@@ -2,9 +2,12 @@
 // over SSH, no proxy VM: libvirt checkpoints and a pull-mode backup job exported over NBD
 // (checkpoint-backup.ts), or, where libvirt has no backup jobs, a disk-only snapshot merged back
 // after each backup (instance-backup.ts with track: false). RBD-backed disks of the domain are read
-// from Ceph with the zone's storage provider (rbd-disks.ts). Metadata still comes from the OpenStack
-// APIs. Phases: metadata → snapshot → store → cleanup. What the next incremental builds on (the new
-// checkpoint, the new RBD snapshots) replaces the parent's only once the backup record is durable.
+// from Ceph with the zone's storage provider (rbd-disks.ts). All of them are snapshotted at one
+// point in time (consistent-point.ts: guest filesystems frozen, or the domain paused while there is
+// more than one snapshot to take); how consistent it is goes into the backup's metadata
+// (`consistency`). Metadata still comes from the OpenStack APIs. Phases: metadata → snapshot →
+// store → cleanup. What the next incremental builds on (the new checkpoint, the new RBD snapshots)
+// replaces the parent's only once the backup record is durable.
 //
 // Which hypervisor: Nova's `OS-EXT-SRV-ATTR:hypervisor_hostname` (or `host`) names the Hypervisor
 // row holding the SSH settings; its host key is pinned on first contact. Which domain: Nova's
@@ -19,6 +22,7 @@ import type { TaskContext } from '../../task-runner.ts';
 import { captureInstance, type CapturedDisk, type InstanceMetadata } from '../disk-attachment/instance-metadata.ts';
 import { StrategyError, toDiskInput } from '../disk-source.ts';
 import { CheckpointInstanceBackup } from './checkpoint-backup.ts';
+import { atOnePoint, type Consistency, type SnapshotStep } from './consistent-point.ts';
 import { HypervisorConnection, type HypervisorCredentials } from './connection.ts';
 import { Libvirt } from './libvirt.ts';
 import { NovaRbdDisks } from './rbd-disks.ts';
@@ -35,12 +39,14 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
   await ctx.phase('metadata');
   const server = await os.nova.getServer(instance.externalId, ctx.signal);
   const captured = await captureInstance(os, instance.externalId, ctx.signal);
-  const metadata: InstanceMetadata = { ...captured, notCovered: [] };
+  const metadata: InstanceMetadata & { consistency?: Consistency } = { ...captured, notCovered: [] };
   const backup = await backupRow(em, task, instance, destination, metadata);
   const started = Date.now();
 
   let session: CheckpointInstanceBackup | SshInstanceBackup | null = null;
   let rbd: NovaRbdDisks | null = null;
+  /** The connection that asks for the domain's layout and holds the guest still around the snapshots. */
+  let control: HypervisorConnection | null = null;
   let failure: unknown;
   try {
     const hypervisor = await hypervisorOf(em, instance, server);
@@ -48,7 +54,8 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
     const parentCps = await parentCheckpoints(em, parent);
 
     await ctx.phase('snapshot');
-    const layout = await domainLayout(credentialsOf(hypervisor, deps), server);
+    control = await HypervisorConnection.connect(credentialsOf(hypervisor, deps));
+    const layout = await domainLayout(control, server);
     if (!hypervisor.pinnedHostKey) {
       // First contact: pin the key seen now; later connections refuse any other.
       await em.nativeUpdate(Hypervisor, { id: hypervisor.id }, { pinnedHostKey: layout.hostKey });
@@ -70,15 +77,23 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
         // netcat: the export is relayed on the hypervisor's address the data mover reaches it by.
         transport: hypervisor.netcatPort ? { kind: 'netcat' as const, bindAddress: credentials.host, port: hypervisor.netcatPort } : { kind: 'ssh' as const },
       };
-      session = await CheckpointInstanceBackup.open(options).catch(async (e: unknown) => {
+      session = await CheckpointInstanceBackup.prepare(options).catch(async (e: unknown) => {
         // A libvirt without incremental backup: the overlay is merged back after each backup (the
         // VM stays on Nova's chain), and every backup reads the whole disks (deduplicated on store).
         if (!(e instanceof StrategyError && e.code === 'UNSUPPORTED')) throw e;
-        return SshInstanceBackup.open({ ...options, parent: null, track: false });
+        return SshInstanceBackup.prepare({ ...options, parent: null, track: false });
       });
     }
     // RBD-backed disks: read from the cluster with the zone's storage provider (rbd-disks.ts).
     rbd = await NovaRbdDisks.open(em, deps.secrets, instance, rbdDisks, backup.id, parentCps);
+    // Every snapshot at one point in time (a failure leaves none: `finally` closes what was taken).
+    const files = session;
+    const steps: SnapshotStep[] = [...(files ? [() => files.snapshot()] : []), ...rbd.snapshotSteps()];
+    metadata.consistency = await atOnePoint(new Libvirt(control), layout.domain, steps);
+    control.close();
+    control = null;
+    await session?.expose();
+    await rbd.expose();
 
     type Source = CheckpointInstanceBackup['disks'][number] | SshInstanceBackup['disks'][number] | RbdDiskSource;
     const sources: Array<{ target: string; source: Source; record: DiskRecord }> = [];
@@ -131,6 +146,7 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
     failure = e;
     throw e;
   } finally {
+    control?.close();
     if (failure !== undefined) {
       // Closing without commit merges every new overlay back and removes the new checkpoint and
       // RBD snapshots: the VM and the cluster are left as they were.
@@ -141,17 +157,12 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
   }
 }
 
-/** The instance's domain on the hypervisor and its file and RBD disks (one short SSH connection). */
-async function domainLayout(credentials: HypervisorCredentials, server: NovaServer) {
-  const conn = await HypervisorConnection.connect(credentials);
-  try {
-    const lv = new Libvirt(conn);
-    const name = server['OS-EXT-SRV-ATTR:instance_name'];
-    const domain = name ? await lv.checkDomain(name, server.id) : await lv.domainName(server.id);
-    return { domain, hostKey: conn.hostKeyFingerprint, files: await lv.disks(domain), rbd: await lv.rbdDisks(domain) };
-  } finally {
-    conn.close();
-  }
+/** The instance's domain on the hypervisor and its file and RBD disks. */
+async function domainLayout(conn: HypervisorConnection, server: NovaServer) {
+  const lv = new Libvirt(conn);
+  const name = server['OS-EXT-SRV-ATTR:instance_name'];
+  const domain = name ? await lv.checkDomain(name, server.id) : await lv.domainName(server.id);
+  return { domain, hostKey: conn.hostKeyFingerprint, files: await lv.disks(domain), rbd: await lv.rbdDisks(domain) };
 }
 
 /** The Hypervisor row Nova placed the instance on, with its SSH settings. */

@@ -20,6 +20,7 @@ import { splitExtent, StrategyError, type DataExtent, type Extent, type Strategy
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
 import { NbdClient } from './nbd-client.ts';
+import { atOnePoint, type Consistency } from './consistent-point.ts';
 import type { Transport } from './instance-backup.ts';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -57,7 +58,8 @@ const SB_LAYER = /\.sb-[A-Za-z0-9_-]+$/;
 export class CheckpointInstanceBackup {
   readonly disks: CheckpointDiskSource[] = [];
   domain = '';
-  quiesced = false;
+  /** How consistent the point in time is (set by open(); with prepare(), the caller's atOnePoint says). */
+  consistency: Consistency | null = null;
   /** Leftovers of crashed runs removed at start (checkpoints, overlays of the overlay design). */
   readonly recovered: string[] = [];
   readonly checkpointName: string;
@@ -65,6 +67,8 @@ export class CheckpointInstanceBackup {
   private parentName: string | null = null;
   private parentRedefined = false;
   private jobStarted = false;
+  /** The job's and the checkpoint's XML files, written by prepare() for snapshot(). */
+  private jobFiles: { backup: string; checkpoint: string } | null = null;
   private state: 'open' | 'committed' | 'closed' = 'open';
   private files: string[] = [];
   /** Pid file of the netcat relay, once started. */
@@ -88,7 +92,24 @@ export class CheckpointInstanceBackup {
     return (await conn.exec(new Libvirt(conn, uri).virsh('help', 'backup-begin'))).code === 0;
   }
 
+  /** A backup of the domain's file disks alone: prepare(), its own point in time (atOnePoint), expose(). */
   static async open(options: CheckpointBackupOptions): Promise<CheckpointInstanceBackup> {
+    const session = await CheckpointInstanceBackup.prepare(options);
+    try {
+      session.consistency = await atOnePoint(await session.libvirt(), session.domain, [() => session.snapshot()]);
+      await session.expose();
+      return session;
+    } catch (e) {
+      await session.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Everything up to the point in time: leftovers recovered, the parent's checkpoint redefined, the
+   * job's XML written. Then snapshot() (inside the caller's atOnePoint window) and expose().
+   */
+  static async prepare(options: CheckpointBackupOptions): Promise<CheckpointInstanceBackup> {
     if (!/^[A-Za-z0-9_-]+$/.test(options.backupId)) throw new StrategyError('INVALID_ARGUMENT', 'backupId must be [A-Za-z0-9_-]');
     const conn = await HypervisorConnection.connect(options.credentials);
     const session = new CheckpointInstanceBackup(options, conn);
@@ -179,19 +200,27 @@ export class CheckpointInstanceBackup {
       `<domainbackup mode='pull'>${this.parentName ? `<incremental>${this.parentName}</incremental>` : ''}` +
       `<server transport='unix' socket='${this.socket}'/><disks>${backupDisks.join('')}</disks></domainbackup>`;
     const checkpointXml = `<domaincheckpoint><name>${this.checkpointName}</name><disks>${checkpointDisks.join('')}</disks></domaincheckpoint>`;
-    const bf = await this.writeFile(`${this.checkpointName}.backup.xml`, backupXml);
-    const cf = await this.writeFile(`${this.checkpointName}.checkpoint.xml`, checkpointXml);
+    this.jobFiles = {
+      backup: await this.writeFile(`${this.checkpointName}.backup.xml`, backupXml),
+      checkpoint: await this.writeFile(`${this.checkpointName}.checkpoint.xml`, checkpointXml),
+    };
+  }
 
-    // Quiesced when a guest agent answers: filesystems frozen around the (instant) job start.
-    this.quiesced = await lv.guestAgentAnswers(this.domain);
-    if (this.quiesced) await this.virsh('SNAPSHOT_FAILED', 'domfsfreeze', this.domain);
-    try {
-      const r = await (await this.connection()).exec(lv.virsh('backup-begin', this.domain, '--backupxml', bf, '--checkpointxml', cf));
-      if (r.code !== 0) throw new StrategyError('SNAPSHOT_FAILED', `backup job on ${this.domain} failed to start: ${r.stderr.trim()}`);
-      this.jobStarted = true;
-    } finally {
-      if (this.quiesced) await (await this.connection()).exec(lv.virsh('domfsthaw', this.domain)).catch(() => {});
-    }
+  /**
+   * The point in time, called once inside atOnePoint's window: the job starts and creates the
+   * checkpoint atomically with a point-in-time export of every disk (instant; no reads yet).
+   */
+  async snapshot() {
+    if (!this.jobFiles || this.jobStarted) throw new StrategyError('INVALID_STATE', `backup of ${this.domain}: snapshot() once, after prepare()`);
+    const lv = await this.libvirt();
+    const r = await (await this.connection()).exec(lv.virsh('backup-begin', this.domain, '--backupxml', this.jobFiles.backup, '--checkpointxml', this.jobFiles.checkpoint));
+    if (r.code !== 0) throw new StrategyError('SNAPSHOT_FAILED', `backup job on ${this.domain} failed to start: ${r.stderr.trim()}`);
+    this.jobStarted = true;
+  }
+
+  /** After the window: each disk's extents and NBD connection, and the new checkpoint's definition. */
+  async expose() {
+    if (!this.jobStarted) throw new StrategyError('INVALID_STATE', `backup of ${this.domain}: expose() after snapshot()`);
     for (const disk of this.disks) await disk.prepare();
     // The new checkpoint's definition, recorded with this backup to redefine it before the next one.
     // Without its <parent>: the parent's checkpoint is deleted on commit, and a redefinition naming

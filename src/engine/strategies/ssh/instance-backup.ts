@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { splitExtent, StrategyError, type DataExtent, type Extent, type StrategyDiskSource } from '../disk-source.ts';
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
+import { atOnePoint, type Consistency } from './consistent-point.ts';
 
 export type { DomainDisk };
 import { NbdClient } from './nbd-client.ts';
@@ -54,10 +55,15 @@ interface Checkpoint {
 
 export class SshInstanceBackup {
   readonly disks: SshDiskSource[] = [];
-  quiesced = false;
   domain = '';
+  /** How consistent the point in time is (set by open(); with prepare(), the caller's atOnePoint says). */
+  consistency: Consistency | null = null;
   /** Merges done at start because a crashed run had left the VM on a temporary overlay. */
   readonly recovered: string[] = [];
+
+  /** What prepare() chose for snapshot(): the disks with their new overlays, and the virsh command. */
+  private planned: { disks: DomainDisk[]; overlays: string[]; command: string[] } | null = null;
+  private snapshotted = false;
 
   private constructor(
     readonly options: SshBackupOptions,
@@ -68,7 +74,24 @@ export class SshInstanceBackup {
     return this.conn.hostKeyFingerprint;
   }
 
+  /** A backup of the domain's file disks alone: prepare(), its own point in time (atOnePoint), expose(). */
   static async open(options: SshBackupOptions): Promise<SshInstanceBackup> {
+    const session = await SshInstanceBackup.prepare(options);
+    try {
+      session.consistency = await atOnePoint(await session.libvirt(), session.domain, [() => session.snapshot()]);
+      await session.expose();
+      return session;
+    } catch (e) {
+      await session.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Everything up to the point in time: leftover overlays merged back, the new overlays chosen. Then
+   * snapshot() (inside the caller's atOnePoint window) and expose().
+   */
+  static async prepare(options: SshBackupOptions): Promise<SshInstanceBackup> {
     if (!/^[A-Za-z0-9_-]+$/.test(options.backupId)) throw new StrategyError('INVALID_ARGUMENT', 'backupId must be [A-Za-z0-9_-]');
     const conn = await HypervisorConnection.connect(options.credentials);
     const session = new SshInstanceBackup(options, conn);
@@ -95,10 +118,9 @@ export class SshInstanceBackup {
 
   private async start() {
     const o = this.options;
-    let lv = await this.libvirt();
+    const lv = await this.libvirt();
     this.domain = o.domainName ? await lv.checkDomain(o.domainName, o.novaUuid) : await lv.domainName(o.novaUuid);
-    const parentLayers = new Map<string, string>();
-    for (const [target, cp] of Object.entries(o.parent ?? {})) parentLayers.set(target, (JSON.parse(cp) as Checkpoint).layer);
+    const parentLayers = this.parentLayers();
 
     let disks = await lv.disks(this.domain);
     // A VM still on a Strongbox overlay that is not the parent's tracking layer was left there by a
@@ -119,22 +141,32 @@ export class SshInstanceBackup {
       const dir = o.overlayDir ?? base.slice(0, base.lastIndexOf('/'));
       return `${dir}/${base.slice(base.lastIndexOf('/') + 1)}.sb-${o.backupId}`;
     });
-    this.quiesced = await lv.guestAgentAnswers(this.domain);
+    // Not --quiesce: atOnePoint freezes the guest's filesystems itself when an agent answers.
     const args = lv.virsh('snapshot-create-as', this.domain, `strongbox-${o.backupId}`, '--disk-only', '--atomic', '--no-metadata');
-    if (this.quiesced) args.push('--quiesce');
     disks.forEach((d, i) => args.push('--diskspec', `${d.target},snapshot=external,file=${overlays[i]}`));
     // Unlisted disks would get libvirt's default (an external overlay too): say no explicitly.
     for (const d of skipped) args.push('--diskspec', `${d.target},snapshot=no`);
     // RBD disks are read from Ceph (their own snapshots), never overlaid.
     for (const d of await lv.rbdDisks(this.domain)) args.push('--diskspec', `${d.target},snapshot=no`);
-    const snap = await (await this.connection()).exec(args);
+    this.planned = { disks, overlays, command: args };
+  }
+
+  /**
+   * The point in time, called once inside atOnePoint's window: the atomic disk-only snapshot pivots
+   * every disk onto its new overlay and freezes the layers below (instant; no reads yet).
+   */
+  async snapshot() {
+    if (!this.planned || this.snapshotted) throw new StrategyError('INVALID_STATE', `backup of ${this.domain}: snapshot() once, after prepare()`);
+    this.snapshotted = true;
+    const o = this.options;
+    const { disks, overlays, command } = this.planned;
+    const parentLayers = this.parentLayers();
+    const snap = await (await this.connection()).exec(command);
     if (snap.code !== 0) {
       // --atomic: libvirt made no overlay active; remove any file it may have created.
       await this.removeFiles(overlays.filter((p) => !disks.some((d) => d.source === p)));
       throw new StrategyError('SNAPSHOT_FAILED', `disk-only snapshot of ${this.domain} failed: ${snap.stderr.trim()}`);
     }
-
-    lv = await this.libvirt();
     for (const [i, d] of disks.entries()) {
       const parentLayer = parentLayers.get(d.target);
       let fallbackReason: string | null = null;
@@ -143,10 +175,21 @@ export class SshInstanceBackup {
         fallbackReason = `tracking layer ${parentLayer} is no longer the active layer of ${d.target} (found ${d.source})`;
       }
       const incremental = !!parentLayer && !fallbackReason;
-      // Registered before any further step so that a failure rolls back every overlay.
-      this.disks.push(new SshDiskSource(this, d, overlays[i], incremental, fallbackReason));
+      // Registered at once so that a failure (here or in another source's step) rolls back every overlay.
+      this.disks.push(new SshDiskSource(this, d, overlays[i]!, incremental, fallbackReason));
     }
+  }
+
+  /** After the window: each frozen chain mapped and served over NBD. */
+  async expose() {
+    if (!this.snapshotted) throw new StrategyError('INVALID_STATE', `backup of ${this.domain}: expose() after snapshot()`);
+    const lv = await this.libvirt();
     for (const disk of this.disks) await disk.prepare(lv);
+  }
+
+  /** The parent backup's tracking layer of each disk, by target. */
+  private parentLayers(): Map<string, string> {
+    return new Map(Object.entries(this.options.parent ?? {}).map(([target, cp]) => [target, (JSON.parse(cp) as Checkpoint).layer]));
   }
 
   async removeFiles(paths: string[]) {

@@ -137,6 +137,45 @@ export class Libvirt {
     const r = await this.conn.exec(this.virsh('qemu-agent-command', domain, '{"execute":"guest-ping"}', '--timeout', '2'));
     return r.code === 0;
   }
+
+  /** `virsh domstate`: "running", "paused", "shut off", … */
+  async domainState(domain: string): Promise<string> {
+    return (await this.query(this.virsh('domstate', domain), 'DOMAIN_QUERY_FAILED')).trim();
+  }
+
+  /** Guest filesystems frozen by the guest agent (until thawFilesystems). */
+  async freezeFilesystems(domain: string): Promise<void> {
+    const r = await this.conn.exec(this.virsh('domfsfreeze', domain));
+    if (r.code !== 0) throw new StrategyError('FREEZE_FAILED', `freezing the filesystems of ${domain} failed: ${r.stderr.trim().slice(0, 500)}`);
+  }
+
+  async thawFilesystems(domain: string): Promise<void> {
+    // Thawing filesystems that are not frozen is no error (the agent answers 0 thawed).
+    await this.change(['domfsthaw', domain], 'THAW_FAILED', async () => false);
+  }
+
+  /** `virsh suspend`: the vCPUs stop, the guest issues no I/O until resumed. */
+  async pause(domain: string): Promise<void> {
+    await this.change(['suspend', domain], 'PAUSE_FAILED', async () => (await this.domainState(domain)) === 'paused');
+  }
+
+  async resume(domain: string): Promise<void> {
+    await this.change(['resume', domain], 'RESUME_FAILED', async () => (await this.domainState(domain)) === 'running');
+  }
+
+  /**
+   * A state change, asked up to three times: under load an exec channel has closed without exit
+   * status although the command ran, so a failure counts as done when `reached()` says so.
+   */
+  private async change(args: string[], errorCode: string, reached: () => Promise<boolean>): Promise<void> {
+    let last = '';
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const r = await this.conn.exec(this.virsh(...args));
+      if (r.code === 0 || (await reached().catch(() => false))) return;
+      last = `exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`;
+    }
+    throw new StrategyError(errorCode, `virsh ${args.join(' ')} on ${this.conn.credentials.host} ${last}`);
+  }
 }
 
 /** Merge adjacent extents of the same kind (qemu-img map splits at cluster/layer boundaries). */

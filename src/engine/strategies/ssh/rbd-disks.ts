@@ -5,7 +5,8 @@
 // instance's zone (AvailabilityZone.storageProvider), exactly as disk attachment reads Ceph-backed
 // volumes (RbdDiskSource): snapshot `strongbox-<backupId>` per image, the full read or the
 // zero-detected `rbd export-diff` from the parent's snapshot. The hypervisor is only asked which
-// images the domain uses (`virsh dumpxml`). New snapshots are kept only once the backup record
+// images the domain uses (`virsh dumpxml`). open() takes no snapshot yet: backup.ts takes them
+// (snapshotSteps) at the instance's one point in time with its file disks (consistent-point.ts). New snapshots are kept only once the backup record
 // naming them is durable (commit); otherwise close() removes them and the parent's stay the base.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AvailabilityZone, type Instance } from '../../../db/entities/index.ts';
@@ -37,7 +38,7 @@ export class NovaRbdDisks extends RbdSnapshotSet {
       for (const d of disks) {
         const checkpoint = parent?.[d.target];
         const base = checkpoint && isRbdCheckpoint(checkpoint) ? checkpoint : null;
-        self.sources.set(d.target, await RbdDiskSource.open(client, { pool: d.pool, image: d.image, backupId, parent: base }));
+        self.sources.set(d.target, await RbdDiskSource.prepare(client, { pool: d.pool, image: d.image, backupId, parent: base }));
       }
       return self;
     } catch (e) {
