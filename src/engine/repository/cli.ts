@@ -3,7 +3,7 @@
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { openBackend } from '../destinations/index.ts';
+import { openUntraced } from '../destinations/open.ts';
 import { BackendError } from '../destinations/backend.ts';
 import { FileDiskSource } from './disk-source.ts';
 import { RepositoryError } from './errors.ts';
@@ -77,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
       workers: v.workers ? positiveInt(v.workers, '--workers') : undefined,
       lockWaitMs: v['lock-wait'] ? positiveInt(v['lock-wait'], '--lock-wait', true) * 1000 : undefined,
     };
-    const backend = await openBackend(v.destination);
+    const backend = await openUntraced(v.destination, process.env);
     try {
       if (command === 'init') {
         const repo = await Repository.init(backend, { masterKey, chunkSize: v['chunk-size'] ? positiveInt(v['chunk-size'], '--chunk-size') : undefined }, openOpts);

@@ -4,7 +4,8 @@
 // to be reused: a sealed blob is written over its own plain chunk, a restored group is
 // decompressed into a buffer the main thread lends. The only per-chunk allocation left is the
 // cipher's output (young garbage of this thread, collected by releasedBytes' minor GCs).
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, open, sealInto } from './keys.ts';
 import { ChunkCompressor, ChunkDecompressor } from './compress.ts';
@@ -38,13 +39,32 @@ const compressor = new ChunkCompressor(level);
 const decompressor = new ChunkDecompressor();
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
-// Restored groups land here and go straight to the target: the plain bytes never cross threads.
-// Page-aligned (a WebAssembly memory), so they can be written with O_DIRECT: no copy into the page
-// cache, and no page cache filled with a disk nobody reads back soon.
-let restoreBuf: Buffer = Buffer.alloc(0);
+// Restored groups land in this thread's own buffers and go straight to the target: the plain bytes
+// never cross threads. Page-aligned (WebAssembly memories), so they can be written with O_DIRECT:
+// no copy into the page cache, and no page cache filled with a disk nobody reads back soon. Two of
+// them: while one is written (a direct write waits for the device) the next group is opened into
+// the other.
+const RESTORE_BUFFERS = 2;
+const freeRestoreBufs: Buffer[] = [];
+let restoreBufs = 0;
+const bufWaiters: (() => void)[] = [];
 // O_DIRECT's alignment (offset, length, memory): 4096 covers 512- and 4096-byte sector devices.
 const DIRECT_ALIGN = 4096;
 let directRefused = false;
+const writeAsync = promisify(write);
+
+async function takeRestoreBuf(bytes: number): Promise<Buffer> {
+  while (freeRestoreBufs.length === 0 && restoreBufs >= RESTORE_BUFFERS) await new Promise<void>((r) => bufWaiters.push(r));
+  let b = freeRestoreBufs.pop();
+  if (!b) restoreBufs++;
+  if (!b || b.length < bytes) b = alignedBuffer(bytes);
+  return b;
+}
+
+function giveRestoreBuf(b: Buffer): void {
+  freeRestoreBufs.push(b);
+  bufWaiters.shift()?.();
+}
 
 function alignedBuffer(bytes: number): Buffer {
   const pages = Math.ceil(bytes / 65536);
@@ -53,18 +73,18 @@ function alignedBuffer(bytes: number): Buffer {
 
 /** Writes `buf` at `position`: its aligned part through `direct` when there is one (a file system
  *  that refuses O_DIRECT writes, EINVAL, gets buffered writes from then on), the rest through `fd`. */
-function writeOut(fd: number, direct: number | undefined, buf: Buffer, position: number): void {
+async function writeOut(fd: number, direct: number | undefined, buf: Buffer, position: number): Promise<void> {
   let o = 0;
   if (direct !== undefined && !directRefused && position % DIRECT_ALIGN === 0) {
     const aligned = buf.length - (buf.length % DIRECT_ALIGN);
     try {
-      while (o < aligned) o += writeSync(direct, buf, o, aligned - o, position + o);
+      while (o < aligned) o += (await writeAsync(direct, buf, o, aligned - o, position + o)).bytesWritten;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
       directRefused = true;
     }
   }
-  while (o < buf.length) o += writeSync(fd, buf, o, buf.length - o, position + o);
+  while (o < buf.length) o += (await writeAsync(fd, buf, o, buf.length - o, position + o)).bytesWritten;
 }
 // Groups read here (local packs): this thread's own buffer, and the pack file last opened.
 let readBuf = Buffer.alloc(0);
@@ -111,7 +131,13 @@ function openBlobs(buf: Buffer, blobs: BlobToOpen[], out: Buffer, trustSeal = fa
   return at;
 }
 
+// One request at a time, in order; a restore's write may still run while the next is handled.
+let queue = Promise.resolve();
 parentPort!.on('message', (msg: WorkerRequest) => {
+  queue = queue.then(() => handle(msg));
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
   try {
     if (msg.op === 'release') {
       if (openPack) closeSync(openPack.fd);
@@ -143,21 +169,27 @@ parentPort!.on('message', (msg: WorkerRequest) => {
       const buf = msg.buf ? view(msg.buf) : readPack(msg.file!.path, msg.file!.offset, msg.file!.length);
       if (!Buffer.isBuffer(buf)) return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...buf });
       const raw = msg.blobs.reduce((s, b) => s + b.rawLength, 0);
-      if (restoreBuf.length < raw) restoreBuf = alignedBuffer(raw);
-      const at = openBlobs(buf, msg.blobs, restoreBuf, msg.trustSeal);
-      if (typeof at !== 'number') return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
-      try {
-        writeOut(msg.fd, msg.direct, restoreBuf.subarray(0, at), msg.position);
-      } catch (e) {
-        const { message, code } = e as NodeJS.ErrnoException;
-        return void parentPort!.postMessage({ seq: msg.seq, ok: false, error: message, writeCode: code ?? 'EIO' });
+      const out = await takeRestoreBuf(raw);
+      const at = openBlobs(buf, msg.blobs, out, msg.trustSeal);
+      if (typeof at !== 'number') {
+        giveRestoreBuf(out);
+        return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
       }
       const garbage = buf.length; // the cipher's output; read before the transfer empties `buf`
-      if (msg.buf) parentPort!.postMessage({ seq: msg.seq, ok: true, buf }, [buf.buffer as ArrayBuffer]);
-      else parentPort!.postMessage({ seq: msg.seq, ok: true });
+      // Answered once written; meanwhile the next request is handled (its group read, opened).
+      void writeOut(msg.fd, msg.direct, out.subarray(0, at), msg.position).then(
+        () => {
+          if (msg.buf) parentPort!.postMessage({ seq: msg.seq, ok: true, buf }, [buf.buffer as ArrayBuffer]);
+          else parentPort!.postMessage({ seq: msg.seq, ok: true });
+        },
+        (e) => {
+          const { message, code } = e as NodeJS.ErrnoException;
+          parentPort!.postMessage({ seq: msg.seq, ok: false, error: message, writeCode: code ?? 'EIO' });
+        },
+      ).finally(() => giveRestoreBuf(out));
       releasedBytes(garbage);
     }
   } catch (e) {
     parentPort!.postMessage({ seq: msg.seq, ok: false, error: (e as Error).message });
   }
-});
+}
