@@ -42,7 +42,7 @@ export type RestoreResult = { backupId: string; disk: string; bytes: number; wri
 // into one buffer of at most MAX_RAW plain bytes (both reused: a worker's own when it writes the
 // target, else lent): enough to keep both cores and the disk busy, little enough to bound memory.
 export const MAX_READ = 1 << 20;
-export const MAX_RAW = 2 << 20;
+export const MAX_RAW = 2 << 20; // worker-thread.ts sizes its restore buffers for it
 const WINDOW = 4;
 // Groups the workers read themselves cost the main thread no buffer: a deeper queue per worker
 // then only hides the main thread's wake-up latency (a worker never waits for its next group).
