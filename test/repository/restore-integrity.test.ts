@@ -1,5 +1,5 @@
 // Restore does not recompute chunk ids unless asked (--verify): the authenticated decryption under
-// the chunk id is its check (docs/repository-format.md, "Restoring"). These cases prove a blob
+// the chunk id is its check (docs/repository-format.md, "What a restore checks"). These cases prove a blob
 // that is not the chunk stored under its id still fails the restore, naming it, with and without
 // --verify, and that --verify restores the same bytes.
 import fs from 'node:fs/promises';

@@ -1,7 +1,7 @@
 // The restorer: one disk of one backup to a sparse file, a block device or a stream. Every chunk
 // is decrypted (AES-256-GCM with the chunk id as AAD: a blob that opens under its id is the chunk a
 // key holder stored under that id) and decompressed in worker threads before it is written; with
-// `verify` its keyed id is recomputed too (docs/repository-format.md, "Restoring"). Blobs lying
+// `verify` its keyed id is recomputed too (docs/repository-format.md, "What a restore checks"). Blobs lying
 // back to back in a pack are fetched with one ranged read (up to MAX_READ).
 // To a file or device the workers write what they restore themselves, in any order, with O_DIRECT
 // where the file system allows it (and from a local destination read the packs themselves too);
@@ -84,7 +84,8 @@ export async function runRestore(
     } else if (target.kind === 'device') {
       fh = await fs.open(target.path, 'r+');
     }
-    if (fh) direct = await fs.open((partial ?? (target as { path: string }).path), constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+    // The same file again, O_DIRECT, for the workers' aligned writes; null where refused (tmpfs of old kernels).
+    if (fh) direct = await fs.open(partial ?? (target as { path: string }).path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
     const sparse = target.kind === 'file';
     const trustSeal = !opts.verify && repo.config.encryption?.algorithm === 'aes-256-gcm';
 

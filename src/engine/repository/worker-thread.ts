@@ -21,7 +21,7 @@ export type WorkerRequest =
   | { op: 'seal'; seq: number; buf: Uint8Array; id: Uint8Array }
   /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other.
    *  `trustSeal`: the blob opening under its id (the AAD) is the check; the id is not recomputed
-   *  (restore without --verify, docs/repository-format.md "Restoring"). */
+   *  (restore without --verify, docs/repository-format.md "What a restore checks"). */
   | { op: 'open'; seq: number; buf: Uint8Array; out: Uint8Array; blobs: BlobToOpen[]; trustSeal?: boolean }
   /** Like open, into this thread's own buffer, then written to file descriptor `fd` at `position`
    *  (through `direct`, the same file opened O_DIRECT, where aligned). The stored bytes come in
