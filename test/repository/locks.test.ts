@@ -1,11 +1,13 @@
 // Lock heartbeat across hosts (locks.ts): a lock another host left behind goes once its refreshes
 // stopped; a live one blocks prune with a message naming host and age; a running backup refreshes
-// its lock, and gives up (writing no record) when it cannot.
+// its lock, and gives up (writing no record) when it cannot; so does a running restore (it stops
+// reading and leaves no file).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBackend } from '../../src/engine/destinations/fs.ts';
 import { readLock, type LockInfo } from '../../src/engine/repository/locks.ts';
+import { RepositoryError } from '../../src/engine/repository/errors.ts';
 import { FileDiskSource, Repository } from '../../src/engine/repository/repository.ts';
 import { runCli, until } from './cli-helpers.ts';
 import { GatedSource, MASTER_KEY, MiB, listObjects, makeImage, newRepository, sha256File, tempDir } from './helpers.ts';
@@ -131,5 +133,46 @@ describe('lock heartbeat', () => {
     await repo.close();
     const v = await runCli(['verify', '--destination', dest()]);
     expect(v.code).toBe(0);
+  });
+  it('a restore that cannot refresh its lock stops with LOCK_LOST before the lock could be stale, and leaves no file', async () => {
+    const lister = await Repository.open(new FsBackend(root), MASTER_KEY);
+    const backupId = (await lister.list())[0]!.id;
+    await lister.close();
+    // Reads of pack data wait at a gate (the pool reads no pack itself: no localFile), which holds
+    // the restore mid-way for as long as the test needs.
+    let gate!: () => void;
+    const opened = new Promise<void>((r) => (gate = r));
+    let reading = false;
+    class GatedBackend extends FsBackend {
+      localFile = undefined as unknown as FsBackend['localFile'];
+      async getRange(key: string, offset: number, length: number, into?: Buffer) {
+        if (key.startsWith('data/')) {
+          reading = true;
+          await opened;
+        }
+        return super.getRange(key, offset, length, into);
+      }
+    }
+    const repo = await Repository.open(new GatedBackend(root), MASTER_KEY, { lockRefreshMs: 100 });
+    const out = path.join(dir, 'lost.raw');
+    const running = repo.restore(backupId, 0, { kind: 'file', path: out });
+    running.catch(() => {}); // awaited below
+    await until(async () => reading);
+    const locks = path.join(root, 'locks');
+    await fs.rename(locks, `${locks}.away`);
+    await fs.writeFile(locks, 'not a folder');
+    const away = new FsBackend(`${locks}.away`);
+    const held = await Promise.all((await fs.readdir(`${locks}.away`)).filter((n) => !n.startsWith('.tmp-')).map((n) => readLock(away, n)));
+    const expires = Math.max(...held.map((i) => Date.parse(i!.expires)));
+    await until(async () => Date.now() > expires);
+    gate();
+    const e = await running.then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(RepositoryError);
+    expect(e).toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/restore stopped: its lock could not be refreshed for \d+s/) });
+    await fs.rm(locks);
+    await fs.rename(`${locks}.away`, locks);
+    await expect(fs.stat(out)).rejects.toThrow();
+    await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+    await repo.close();
   });
 });

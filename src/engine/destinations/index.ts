@@ -3,14 +3,14 @@
 //   s3://bucket/prefix?endpoint=http://…&region=…
 //   swift://container/prefix?auth=http://…/v3&region=…
 import type { Backend } from './backend.ts';
-import { BackendError } from './backend.ts';
+import { openUntraced } from './open.ts';
 import { inSpan } from '../../observability/tracing.ts';
 
 export type { Backend, ObjectInfo } from './backend.ts';
 export { BackendError } from './backend.ts';
 
 export async function openBackend(destination: string, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
-  return traced(await open(destination, env));
+  return traced(await openUntraced(destination, env));
 }
 
 /** Object reads and writes in spans (no-ops unless tracing is on); the rest is the backend's own. */
@@ -31,23 +31,4 @@ function traced(backend: Backend): Backend {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-}
-
-async function open(destination: string, env: NodeJS.ProcessEnv): Promise<Backend> {
-  let url: URL;
-  try {
-    url = new URL(destination);
-  } catch {
-    throw new BackendError('INVALID', `not a destination URL: ${JSON.stringify(destination)}`);
-  }
-  switch (url.protocol) {
-    case 'file:':
-      return (await import('./fs.ts')).openFsBackend(url, env);
-    case 's3:':
-      return (await import('./s3.ts')).openS3Backend(url, env);
-    case 'swift:':
-      return (await import('./swift.ts')).openSwiftBackend(url, env);
-    default:
-      throw new BackendError('INVALID', `unsupported destination scheme ${url.protocol} (use file:, s3: or swift:)`);
-  }
 }

@@ -3,7 +3,7 @@
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { openBackend } from '../destinations/index.ts';
+import { openUntraced } from '../destinations/open.ts';
 import { BackendError } from '../destinations/backend.ts';
 import { FileDiskSource } from './disk-source.ts';
 import { RepositoryError } from './errors.ts';
@@ -17,7 +17,8 @@ const USAGE = `usage:
   strongbox repo init    --destination URL [--chunk-size BYTES]
   strongbox repo backup  --destination URL --disk PATH [--disk PATH…] [--tag NAME]
                          [--parent BACKUP [--changed FILE…]]   (one FILE per --disk, in order)
-  strongbox repo restore --destination URL --backup ID --disk N --to PATH   (PATH "-" = stdout)
+  strongbox repo restore --destination URL --backup ID --disk N --to PATH [--verify]   (PATH "-" = stdout;
+                         --verify recomputes every chunk's id, as verify --read-data does)
   strongbox repo verify  --destination URL [--read-data]
   strongbox repo list    --destination URL [--json]
   strongbox repo prune   --destination URL [--dry-run] RULE…   (at least one RULE; per tag)
@@ -35,6 +36,7 @@ const options = {
   backup: { type: 'string' },
   to: { type: 'string' },
   'read-data': { type: 'boolean' },
+  verify: { type: 'boolean' },
   'keep-last': { type: 'string' },
   'keep-hourly': { type: 'string' },
   'keep-daily': { type: 'string' },
@@ -75,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
       workers: v.workers ? positiveInt(v.workers, '--workers') : undefined,
       lockWaitMs: v['lock-wait'] ? positiveInt(v['lock-wait'], '--lock-wait', true) * 1000 : undefined,
     };
-    const backend = await openBackend(v.destination);
+    const backend = await openUntraced(v.destination, process.env);
     try {
       if (command === 'init') {
         const repo = await Repository.init(backend, { masterKey, chunkSize: v['chunk-size'] ? positiveInt(v['chunk-size'], '--chunk-size') : undefined }, openOpts);
@@ -90,7 +92,7 @@ export async function run(args: string[]): Promise<number> {
           case 'backup':
             return await backup(repo, v.disk ?? [], v.tag, v.parent, v.changed);
           case 'restore':
-            return await restore(repo, v.backup, v.disk?.[0], v.to);
+            return await restore(repo, v.backup, v.disk?.[0], v.to, !!v.verify);
           case 'verify':
             return await verify(repo, !!v['read-data']);
           case 'list':
@@ -205,7 +207,7 @@ function durationMs(text: string, now: Date): number {
   return now.getTime() - t.getTime();
 }
 
-async function restore(repo: Repository, backupId?: string, disk?: string, to?: string): Promise<number> {
+async function restore(repo: Repository, backupId?: string, disk?: string, to?: string, verify = false): Promise<number> {
   if (!backupId) throw new UsageError('--backup ID is required');
   if (!to) throw new UsageError('--to PATH is required');
   const d = disk === undefined ? 0 : /^\d+$/.test(disk) ? Number(disk) : disk;
@@ -217,7 +219,7 @@ async function restore(repo: Repository, backupId?: string, disk?: string, to?: 
   }
   const bar = to === '-' ? null : progressBar('restore');
   try {
-    const r = await repo.restore(backupId, d, target, { onProgress: bar ? (p) => (bar.setTotal(p.bytesTotal), bar.update(p.bytesDone)) : undefined });
+    const r = await repo.restore(backupId, d, target, { verify, onProgress: bar ? (p) => (bar.setTotal(p.bytesTotal), bar.update(p.bytesDone)) : undefined });
     bar?.stop();
     if (to !== '-') out(r);
     return 0;

@@ -1,9 +1,13 @@
 // The restorer: one disk of one backup to a sparse file, a block device or a stream. Every chunk
-// is decrypted, decompressed and its keyed id recomputed (in worker threads) before it is
-// written. Blobs lying back to back in a pack are fetched with one ranged read (up to MAX_READ).
-// To a file or device the workers write what they restore themselves, in any order (and from a
-// local destination read the packs themselves too); to a stream it comes back in order. Zero ranges are skipped in files (the file is sized first, so they stay holes) and written out
-// to devices and streams.
+// is decrypted (AES-256-GCM with the chunk id as AAD: a blob that opens under its id is the chunk a
+// key holder stored under that id) and decompressed in worker threads before it is written; with
+// `verify` its keyed id is recomputed too (docs/repository-format.md, "What a restore checks"). Blobs lying
+// back to back in a pack are fetched with one ranged read (up to MAX_READ).
+// To a file or device the workers write what they restore themselves, in any order, with O_DIRECT
+// where the file system allows it (and from a local destination read the packs themselves too);
+// to a stream it comes back in order. Zero ranges are skipped in files (the file is sized first,
+// so they stay holes) and written out to devices and streams.
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { ChunkLocation } from './chunk-index.ts';
@@ -27,6 +31,9 @@ export type RestoreTarget =
 export type RestoreOptions = {
   onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void;
   signal?: AbortSignal;
+  /** Recompute every chunk's keyed id (HMAC-SHA256) before writing it. Without it the
+   *  authenticated decryption under the id is the check (as `restic restore` without --verify). */
+  verify?: boolean;
 };
 
 export type RestoreResult = { backupId: string; disk: string; bytes: number; writtenBytes: number; chunks: number; seconds: number };
@@ -34,8 +41,8 @@ export type RestoreResult = { backupId: string; disk: string; bytes: number; wri
 // Up to WINDOW groups in flight, each one ranged read of at most MAX_READ stored bytes restored
 // into one buffer of at most MAX_RAW plain bytes (both reused: a worker's own when it writes the
 // target, else lent): enough to keep both cores and the disk busy, little enough to bound memory.
-export const MAX_READ = 2 << 20;
-export const MAX_RAW = 4 << 20;
+export const MAX_READ = 1 << 20;
+export const MAX_RAW = 2 << 20; // worker-thread.ts sizes its restore buffers for it
 const WINDOW = 4;
 // Groups the workers read themselves cost the main thread no buffer: a deeper queue per worker
 // then only hides the main thread's wake-up latency (a worker never waits for its next group).
@@ -55,7 +62,11 @@ export async function runRestore(
 ): Promise<RestoreResult> {
   const started = Date.now();
   const lock = await repo.lock('shared', 'restore', opts.signal);
+  // Stop at the caller's abort, or once the lock could not be refreshed (locks.ts): a prune may
+  // then run, and what it removes would fail the restore anyway.
+  const signal = opts.signal ? AbortSignal.any([opts.signal, lock.signal]) : lock.signal;
   let fh: fs.FileHandle | null = null;
+  let direct: fs.FileHandle | null = null;
   let partial: string | null = null;
   try {
     await repo.loadIndex();
@@ -73,11 +84,20 @@ export async function runRestore(
     } else if (target.kind === 'device') {
       fh = await fs.open(target.path, 'r+');
     }
+    // The same file again, O_DIRECT, for the workers' aligned writes; null where refused (tmpfs of old kernels).
+    if (fh) direct = await fs.open(partial ?? (target as { path: string }).path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
     const sparse = target.kind === 'file';
+    const trustSeal = !opts.verify && repo.config.encryption?.algorithm === 'aes-256-gcm';
 
     const progress = reporter(opts.onProgress, manifest.size);
     const stored = new BufferPool(Math.max(MAX_READ, manifest.chunkSize + 64), WINDOW + 1);
-    const counts = fh ? await restoreToFile(repo, groups, fh, sparse, stored, progress, opts.signal) : await restoreToStream(repo, groups, (target as { stream: Writable }).stream, manifest.chunkSize, stored, progress, opts.signal);
+    const counts = fh
+      ? await restoreToFile(repo, groups, fh, direct?.fd, sparse, trustSeal, stored, progress, signal)
+      : await restoreToStream(repo, groups, (target as { stream: Writable }).stream, manifest.chunkSize, trustSeal, stored, progress, signal);
+    if (direct) {
+      await direct.close();
+      direct = null;
+    }
     if (fh) {
       await fh.sync();
       await fh.close();
@@ -89,6 +109,7 @@ export async function runRestore(
     }
     return { backupId, disk: d.name, bytes: manifest.size, ...counts, seconds: (Date.now() - started) / 1000 };
   } finally {
+    await direct?.close().catch(() => {});
     await fh?.close().catch(() => {});
     if (partial) await fs.rm(partial, { force: true }).catch(() => {});
     await lock.release().catch(() => {});
@@ -145,7 +166,7 @@ function reporter(onProgress: RestoreOptions['onProgress'], bytesTotal: number):
 /** To a file or device: each worker decrypts, verifies and writes its groups itself (positional
  *  writes, in any order), so restored bytes never cross threads. From a local destination the
  *  workers read the packs too: the main thread only plans and dispatches. */
-async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandle, sparse: boolean, stored: BufferPool, progress: Progress, signal?: AbortSignal): Promise<Counts> {
+async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandle, direct: number | undefined, sparse: boolean, trustSeal: boolean, stored: BufferPool, progress: Progress, signal: AbortSignal): Promise<Counts> {
   const counts = { writtenBytes: 0, chunks: 0 };
   let done = 0;
   let failure: unknown = null;
@@ -153,7 +174,7 @@ async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandl
   let zeroBuf: Buffer | null = null;
   const local = repo.backend.localFile?.bind(repo.backend);
   for (const g of groups) {
-    if (signal?.aborted) failure ??= RepositoryError.aborted();
+    if (signal.aborted) failure ??= stopped(signal);
     if (failure) break;
     if (g.kind === 'zero') {
       if (!sparse) {
@@ -167,10 +188,11 @@ async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandl
     }
     while (running.size >= (local ? LOCAL_WINDOW : WINDOW)) await Promise.race(running);
     const p: Promise<void> = (async () => {
-      if (local) await openGroup(repo, g, () => readLocal(repo, g, () => repo.pool.restoreFromFile({ path: local(layout.pack(g.pack)), offset: g.packOffset, length: g.length }, blobsOf(g), fh.fd, g.offset)));
+      const to = { fd: fh.fd, direct, position: g.offset, trustSeal };
+      if (local) await openGroup(repo, g, () => readLocal(repo, g, () => repo.pool.restoreFromFile({ path: local(layout.pack(g.pack)), offset: g.packOffset, length: g.length }, blobsOf(g), to)));
       else {
         const buf = await readGroup(repo, g, stored);
-        stored.give(await openGroup(repo, g, () => repo.pool.restoreTo(buf, blobsOf(g), fh.fd, g.offset)));
+        stored.give(await openGroup(repo, g, () => repo.pool.restoreTo(buf, blobsOf(g), to)));
       }
       counts.writtenBytes += g.rawLength;
       counts.chunks += g.slots.length;
@@ -185,13 +207,14 @@ async function restoreToFile(repo: Repository, groups: Group[], fh: fs.FileHandl
   }
   while (running.size) await Promise.race(running);
   if (local) await repo.pool.release();
+  if (!failure && signal.aborted) failure = stopped(signal);
   if (failure) throw failure;
   progress(done, true);
   return counts;
 }
 
 /** To a stream: in order, through a sliding window of groups restored into lent buffers. */
-async function restoreToStream(repo: Repository, groups: Group[], stream: Writable, chunkSize: number, stored: BufferPool, progress: Progress, signal?: AbortSignal): Promise<Counts> {
+async function restoreToStream(repo: Repository, groups: Group[], stream: Writable, chunkSize: number, trustSeal: boolean, stored: BufferPool, progress: Progress, signal: AbortSignal): Promise<Counts> {
   const counts = { writtenBytes: 0, chunks: 0 };
   let done = 0;
   const plain = new BufferPool(Math.max(MAX_RAW, chunkSize), WINDOW + 1);
@@ -208,7 +231,7 @@ async function restoreToStream(repo: Repository, groups: Group[], stream: Writab
   const start = () => {
     const g = groups[next++];
     const f = g.kind === 'zero' ? Promise.resolve(null) : readGroup(repo, g, stored).then(async (buf) => {
-      const r = await openGroup(repo, g, () => repo.pool.open(buf, blobsOf(g), plain.take(g.rawLength)));
+      const r = await openGroup(repo, g, () => repo.pool.open(buf, blobsOf(g), plain.take(g.rawLength), trustSeal));
       stored.give(r.buf);
       return r.out;
     });
@@ -217,7 +240,10 @@ async function restoreToStream(repo: Repository, groups: Group[], stream: Writab
   };
   while (next < groups.length && fetches.length < WINDOW) start();
   for (let k = 0; k < groups.length; k++) {
-    if (signal?.aborted) throw RepositoryError.aborted();
+    if (signal.aborted) {
+      await Promise.allSettled(fetches); // no worker or read runs on after we return
+      throw stopped(signal);
+    }
     const g = groups[k];
     const out = await fetches[k];
     delete fetches[k];
@@ -233,6 +259,11 @@ async function restoreToStream(repo: Repository, groups: Group[], stream: Writab
     progress(done, k === groups.length - 1);
   }
   return counts;
+}
+
+/** Why an aborted restore stopped: the lock's LOCK_LOST, else ABORTED. */
+function stopped(signal: AbortSignal): RepositoryError {
+  return signal.reason instanceof RepositoryError ? signal.reason : RepositoryError.aborted();
 }
 
 async function writeAll(fh: fs.FileHandle, buf: Buffer, position: number): Promise<void> {

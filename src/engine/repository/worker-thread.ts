@@ -4,7 +4,8 @@
 // to be reused: a sealed blob is written over its own plain chunk, a restored group is
 // decompressed into a buffer the main thread lends. The only per-chunk allocation left is the
 // cipher's output (young garbage of this thread, collected by releasedBytes' minor GCs).
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, open, sealInto } from './keys.ts';
 import { ChunkCompressor, ChunkDecompressor } from './compress.ts';
@@ -18,11 +19,14 @@ export type WorkerRequest =
   | { op: 'release'; seq: number }
   /** `buf`'s ArrayBuffer must have room for the chunk + 28 bytes: the blob is written over it. */
   | { op: 'seal'; seq: number; buf: Uint8Array; id: Uint8Array }
-  /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other. */
-  | { op: 'open'; seq: number; buf: Uint8Array; out: Uint8Array; blobs: BlobToOpen[] }
-  /** Like open, into this thread's own buffer, then written to file descriptor `fd` at `position`.
-   *  The stored bytes come in `buf`, or are read here from `file` (`length` bytes at `offset`). */
-  | { op: 'restore'; seq: number; buf?: Uint8Array; file?: { path: string; offset: number; length: number }; blobs: BlobToOpen[]; fd: number; position: number };
+  /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other.
+   *  `trustSeal`: the blob opening under its id (the AAD) is the check; the id is not recomputed
+   *  (restore without --verify, docs/repository-format.md "What a restore checks"). */
+  | { op: 'open'; seq: number; buf: Uint8Array; out: Uint8Array; blobs: BlobToOpen[]; trustSeal?: boolean }
+  /** Like open, into this thread's own buffer, then written to file descriptor `fd` at `position`
+   *  (through `direct`, the same file opened O_DIRECT, where aligned). The stored bytes come in
+   *  `buf`, or are read here from `file` (`length` bytes at `offset`). */
+  | { op: 'restore'; seq: number; buf?: Uint8Array; file?: { path: string; offset: number; length: number }; blobs: BlobToOpen[]; fd: number; position: number; direct?: number; trustSeal?: boolean };
 
 export type WorkerResponse =
   | { seq: number; ok: true; id?: Uint8Array; buf?: Uint8Array; blob?: Uint8Array; flags?: number; out?: Uint8Array }
@@ -35,8 +39,57 @@ const compressor = new ChunkCompressor(level);
 const decompressor = new ChunkDecompressor();
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
-// Restored groups land here and go straight to the target: the plain bytes never cross threads.
-let restoreBuf = Buffer.alloc(0);
+// Restored groups land in this thread's own buffers and go straight to the target: the plain bytes
+// never cross threads. Page-aligned (WebAssembly memories), so they can be written with O_DIRECT:
+// no copy into the page cache, and no page cache filled with a disk nobody reads back soon. Two of
+// them: while one is written (a direct write waits for the device) the next group is opened into
+// the other.
+const RESTORE_BUFFERS = 2;
+/** restore.ts's MAX_RAW (not imported: this thread's bundle stays small). */
+const RESTORE_BUFFER_BYTES = 2 << 20;
+const freeRestoreBufs: Buffer[] = [];
+let restoreBufs = 0;
+const bufWaiters: (() => void)[] = [];
+// O_DIRECT's alignment (offset, length, memory): 4096 covers 512- and 4096-byte sector devices.
+const DIRECT_ALIGN = 4096;
+let directRefused = false;
+const writeAsync = promisify(write);
+
+async function takeRestoreBuf(bytes: number): Promise<Buffer> {
+  while (freeRestoreBufs.length === 0 && restoreBufs >= RESTORE_BUFFERS) await new Promise<void>((r) => bufWaiters.push(r));
+  let b = freeRestoreBufs.pop();
+  if (!b) restoreBufs++;
+  // Sized for restore's largest group at once: a WebAssembly memory outgrown is freed only by a
+  // major GC, so growing one group at a time kept every outgrown size resident (+20 MB measured).
+  if (!b || b.length < bytes) b = alignedBuffer(Math.max(bytes, RESTORE_BUFFER_BYTES));
+  return b;
+}
+
+function giveRestoreBuf(b: Buffer): void {
+  freeRestoreBufs.push(b);
+  bufWaiters.shift()?.();
+}
+
+function alignedBuffer(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / 65536);
+  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, pages * 65536);
+}
+
+/** Writes `buf` at `position`: its aligned part through `direct` when there is one (a file system
+ *  that refuses O_DIRECT writes, EINVAL, gets buffered writes from then on), the rest through `fd`. */
+async function writeOut(fd: number, direct: number | undefined, buf: Buffer, position: number): Promise<void> {
+  let o = 0;
+  if (direct !== undefined && !directRefused && position % DIRECT_ALIGN === 0) {
+    const aligned = buf.length - (buf.length % DIRECT_ALIGN);
+    try {
+      while (o < aligned) o += (await writeAsync(direct, buf, o, aligned - o, position + o)).bytesWritten;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      directRefused = true;
+    }
+  }
+  while (o < buf.length) o += (await writeAsync(fd, buf, o, buf.length - o, position + o)).bytesWritten;
+}
 // Groups read here (local packs): this thread's own buffer, and the pack file last opened.
 let readBuf = Buffer.alloc(0);
 let openPack: { path: string; fd: number } | null = null;
@@ -63,7 +116,7 @@ function readPack(path: string, offset: number, length: number): Buffer | { read
 
 /** Opens and verifies blobs lying in `buf` into `out`, one after the other; the bytes written,
  *  or a failure message naming the blob. */
-function openBlobs(buf: Buffer, blobs: BlobToOpen[], out: Buffer): number | { error: string; blobIndex: number } {
+function openBlobs(buf: Buffer, blobs: BlobToOpen[], out: Buffer, trustSeal = false): number | { error: string; blobIndex: number } {
   let at = 0;
   for (let i = 0; i < blobs.length; i++) {
     const b = blobs[i];
@@ -75,13 +128,20 @@ function openBlobs(buf: Buffer, blobs: BlobToOpen[], out: Buffer): number | { er
     } catch (e) {
       return { error: `cannot decrypt or decompress: ${(e as Error).message}`, blobIndex: i };
     }
-    if (n !== b.rawLength || !chunkId(ik, into).equals(id)) return { error: 'content does not match its id', blobIndex: i };
+    if (n !== b.rawLength) return { error: `content has ${n} bytes, its index entry says ${b.rawLength}`, blobIndex: i };
+    if (!trustSeal && !chunkId(ik, into).equals(id)) return { error: 'content does not match its id', blobIndex: i };
     at += b.rawLength;
   }
   return at;
 }
 
+// One request at a time, in order; a restore's write may still run while the next is handled.
+let queue = Promise.resolve();
 parentPort!.on('message', (msg: WorkerRequest) => {
+  queue = queue.then(() => handle(msg));
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
   try {
     if (msg.op === 'release') {
       if (openPack) closeSync(openPack.fd);
@@ -102,7 +162,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
     } else if (msg.op === 'open') {
       const buf = view(msg.buf);
       const out = view(msg.out);
-      const at = openBlobs(buf, msg.blobs, out);
+      const at = openBlobs(buf, msg.blobs, out, msg.trustSeal);
       if (typeof at !== 'number') return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
       const transfer = [buf.buffer as ArrayBuffer];
       if (out.buffer !== buf.buffer) transfer.push(out.buffer as ArrayBuffer);
@@ -113,21 +173,27 @@ parentPort!.on('message', (msg: WorkerRequest) => {
       const buf = msg.buf ? view(msg.buf) : readPack(msg.file!.path, msg.file!.offset, msg.file!.length);
       if (!Buffer.isBuffer(buf)) return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...buf });
       const raw = msg.blobs.reduce((s, b) => s + b.rawLength, 0);
-      if (restoreBuf.length < raw) restoreBuf = Buffer.allocUnsafeSlow(raw);
-      const at = openBlobs(buf, msg.blobs, restoreBuf);
-      if (typeof at !== 'number') return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
-      try {
-        for (let o = 0; o < at; ) o += writeSync(msg.fd, restoreBuf, o, at - o, msg.position + o);
-      } catch (e) {
-        const { message, code } = e as NodeJS.ErrnoException;
-        return void parentPort!.postMessage({ seq: msg.seq, ok: false, error: message, writeCode: code ?? 'EIO' });
+      const out = await takeRestoreBuf(raw);
+      const at = openBlobs(buf, msg.blobs, out, msg.trustSeal);
+      if (typeof at !== 'number') {
+        giveRestoreBuf(out);
+        return void parentPort!.postMessage({ seq: msg.seq, ok: false, ...at });
       }
       const garbage = buf.length; // the cipher's output; read before the transfer empties `buf`
-      if (msg.buf) parentPort!.postMessage({ seq: msg.seq, ok: true, buf }, [buf.buffer as ArrayBuffer]);
-      else parentPort!.postMessage({ seq: msg.seq, ok: true });
+      // Answered once written; meanwhile the next request is handled (its group read, opened).
+      void writeOut(msg.fd, msg.direct, out.subarray(0, at), msg.position).then(
+        () => {
+          if (msg.buf) parentPort!.postMessage({ seq: msg.seq, ok: true, buf }, [buf.buffer as ArrayBuffer]);
+          else parentPort!.postMessage({ seq: msg.seq, ok: true });
+        },
+        (e) => {
+          const { message, code } = e as NodeJS.ErrnoException;
+          parentPort!.postMessage({ seq: msg.seq, ok: false, error: message, writeCode: code ?? 'EIO' });
+        },
+      ).finally(() => giveRestoreBuf(out));
       releasedBytes(garbage);
     }
   } catch (e) {
     parentPort!.postMessage({ seq: msg.seq, ok: false, error: (e as Error).message });
   }
-});
+}

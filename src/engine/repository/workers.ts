@@ -11,6 +11,9 @@ import { reclaim, transferable } from './buffer-pool.ts';
 type Pending = { resolve: (r: WorkerResponse & { ok: true }) => void; reject: (e: Error) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type OpenBlob = BlobToOpen;
+/** Where and how a worker writes a restored group: `fd` at `position`, aligned parts through
+ *  `direct` (the same file opened O_DIRECT) when given; `trustSeal` skips recomputing ids. */
+export type RestoreWrite = { fd: number; position: number; direct?: number; trustSeal: boolean };
 
 export class ChunkError extends Error {
   constructor(message: string, readonly blobIndex?: number) {
@@ -96,31 +99,31 @@ export class WorkerPool {
   /** Decrypts, decompresses and verifies blobs lying in `buf` into `out`, one after the other
    *  (`out` must hold the sum of their raw lengths). Both are moved to the worker and back: use
    *  the returned ones. */
-  async open(buf: Buffer, blobs: OpenBlob[], out: Buffer): Promise<{ buf: Buffer; out: Buffer }> {
+  async open(buf: Buffer, blobs: OpenBlob[], out: Buffer, trustSeal = false): Promise<{ buf: Buffer; out: Buffer }> {
     const b = owned(buf, buf.length);
     const o = owned(out, out.length);
     const transfer = [b.buffer as ArrayBuffer];
     if (o.buffer !== b.buffer) transfer.push(o.buffer as ArrayBuffer);
     // Ids as standalone copies: cloning a view of Node's 8 KiB buffer pool copies the whole slab.
     const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
-    const r = await this.send({ op: 'open', buf: b, out: o, blobs: own }, transfer);
+    const r = await this.send({ op: 'open', buf: b, out: o, blobs: own, trustSeal }, transfer);
     return { buf: reclaim(r.buf!), out: reclaim(r.out!) };
   }
 
   /** Decrypts, decompresses and verifies blobs lying in `buf`, and writes them one after the
    *  other to file descriptor `fd` at `position`, all in the worker (the plain bytes never come
    *  back). `buf` is moved to the worker and back: use the returned one. */
-  async restoreTo(buf: Buffer, blobs: OpenBlob[], fd: number, position: number): Promise<Buffer> {
+  async restoreTo(buf: Buffer, blobs: OpenBlob[], to: RestoreWrite): Promise<Buffer> {
     const b = owned(buf, buf.length);
     const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
-    const r = await this.send({ op: 'restore', buf: b, blobs: own, fd, position }, [b.buffer as ArrayBuffer]);
+    const r = await this.send({ op: 'restore', buf: b, blobs: own, ...to }, [b.buffer as ArrayBuffer]);
     return reclaim(r.buf!);
   }
 
   /** restoreTo, with the stored bytes read by the worker itself from a local pack file. */
-  async restoreFromFile(file: { path: string; offset: number; length: number }, blobs: OpenBlob[], fd: number, position: number): Promise<void> {
+  async restoreFromFile(file: { path: string; offset: number; length: number }, blobs: OpenBlob[], to: RestoreWrite): Promise<void> {
     const own = blobs.map((x) => ({ ...x, id: new Uint8Array(x.id) }));
-    await this.send({ op: 'restore', file, blobs: own, fd, position }, []);
+    await this.send({ op: 'restore', file, blobs: own, ...to }, []);
   }
 
   /** Every worker closes the pack file restoreFromFile left open. */
