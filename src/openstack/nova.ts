@@ -139,6 +139,16 @@ export class NovaClient {
     await this.session.request('compute', 'DELETE', `/servers/${id}`, { headers: mv, expect: 'none', signal });
   }
 
+  /** Nova's os-stop action: the server goes ACTIVE → SHUTOFF (poll). */
+  async stopServer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.session.request('compute', 'POST', `/servers/${id}/action`, { headers: mv, json: { 'os-stop': null }, expect: 'none', signal });
+  }
+
+  /** Nova's os-start action: the server goes SHUTOFF → ACTIVE (poll). */
+  async startServer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.session.request('compute', 'POST', `/servers/${id}/action`, { headers: mv, json: { 'os-start': null }, expect: 'none', signal });
+  }
+
   async waitForServer(id: string, wanted: string[] = ['ACTIVE'], opts: WaitOptions = {}): Promise<NovaServer> {
     return waitForStatus(`server ${id}`, () => this.getServer(id, opts.signal), (s) => s.status, wanted, opts);
   }

@@ -75,10 +75,11 @@ async function createServer(ctx: Ctx) {
   }
   const hv = state.hypervisors.find((h) => h.zone === zone) ?? state.hypervisors[0]!;
   const now = nowIso();
+  const id = randomUUID();
   const s: SimServer = {
-    id: randomUUID(), name: body.name, projectId: ctx.token!.projectId!, userId: ctx.token!.userId, status: 'BUILD', vmState: 'building',
+    id, name: body.name, projectId: ctx.token!.projectId!, userId: ctx.token!.userId, status: 'BUILD', vmState: 'building',
     taskState: 'spawning', flavorId: body.flavorRef, imageId: body.imageRef ?? null, zone, host: hv.hostname, keyName: body.key_name ?? null,
-    metadata: body.metadata ?? {}, instanceName: `instance-${(state.servers.size + 1).toString(16).padStart(8, '0')}`,
+    metadata: body.metadata ?? {}, instanceName: sim.driverFor(hv.hostname)?.instanceName(id) ?? `instance-${(state.servers.size + 1).toString(16).padStart(8, '0')}`,
     securityGroups: (body.security_groups ?? [{ name: 'default' }]).map((g) => g.name), createdAt: now, updatedAt: now, launchedAt: null,
     reservationId: `r-${randomUUID().slice(0, 8)}`, bdms: [], deleted: false,
   };
@@ -97,13 +98,48 @@ async function createServer(ctx: Ctx) {
     const boot = b.boot_index === null || b.boot_index === undefined ? null : Number(b.boot_index);
     sim.beginAttach(s, state.volumes.get(b.uuid!)!, { device: b.device_name ?? `/dev/vd${String.fromCharCode(97 + i + (body.imageRef ? 1 : 0))}`, bootIndex: boot, deleteOnTermination: !!b.delete_on_termination, force: true });
   }
-  sim.later(() => {
+  const driver = body.imageRef ? sim.driverFor(s.host) : undefined;
+  sim.later(async () => {
+    if (driver) {
+      // As nova-compute does: the image's bytes under _base, the root disk sized to the flavor.
+      const image = state.images.get(body.imageRef!)!;
+      const flavor = state.flavors.get(s.flavorId)!;
+      try {
+        await driver.spawn(s, { id: image.id, path: sim.files.imagePath(image.id), diskFormat: image.diskFormat }, flavor.disk * sim.gibBytes);
+      } catch (e) {
+        Object.assign(s, { status: 'ERROR', vmState: 'error', taskState: null, updatedAt: nowIso() });
+        throw e;
+      }
+    }
     s.status = 'ACTIVE';
     s.vmState = 'active';
     s.taskState = null;
     s.launchedAt = s.updatedAt = nowIso();
   });
   return ok({ server: { 'OS-DCF:diskConfig': 'MANUAL', adminPass: 'sim-not-a-secret', id: s.id, links: [{ href: `${ctx.serviceUrl}/servers/${s.id}`, rel: 'self' }], security_groups: s.securityGroups.map((name) => ({ name })) } }, 202);
+}
+
+/** os-stop and os-start: the domain is destroyed or started by the compute driver, if any. */
+async function serverAction(ctx: Ctx) {
+  const s = visibleServer(ctx, ctx.params[0]!);
+  const body = await ctx.json<Record<string, unknown>>();
+  const action = 'os-stop' in body ? 'stop' : 'os-start' in body ? 'start' : null;
+  if (!action) throw novaError(400, 'This simulator supports the os-stop and os-start actions only');
+  const from = action === 'stop' ? 'ACTIVE' : 'SHUTOFF';
+  if (s.status !== from || s.taskState) throw novaError(409, `Cannot 'os-${action}' instance ${s.id} while it is in vm_state ${s.vmState}`);
+  s.taskState = action === 'stop' ? 'powering-off' : 'powering-on';
+  const driver = ctx.sim.driverFor(s.host);
+  ctx.sim.later(async () => {
+    try {
+      if (driver && s.imageId) await (action === 'stop' ? driver.stop(s) : driver.start(s));
+    } finally {
+      s.taskState = null;
+      s.updatedAt = nowIso();
+    }
+    s.status = action === 'stop' ? 'SHUTOFF' : 'ACTIVE';
+    s.vmState = action === 'stop' ? 'stopped' : 'active';
+  });
+  return { status: 202 };
 }
 
 export const computeRoutes: Route[] = [
@@ -115,6 +151,7 @@ export const computeRoutes: Route[] = [
     ctx.sim.deleteServer(visibleServer(ctx, ctx.params[0]!));
     return { status: 204 };
   }),
+  route('POST', '/servers/:id/action', serverAction),
   route('GET', '/flavors/detail', (ctx) => ok({ flavors: [...ctx.sim.state.flavors.values()].map((f) => shape.flavor(f, ctx.serviceUrl, ctx.rootUrl)) })),
   route('GET', '/flavors/:id', (ctx) => {
     const f = ctx.sim.state.flavors.get(ctx.params[0]!);

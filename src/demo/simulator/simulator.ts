@@ -12,6 +12,7 @@ import { computeRoutes } from './compute.ts';
 import { SimError, keystoneError, novaError, type Ctx, type Reply, type Route, type Service } from './http.ts';
 import { identityRoutes } from './identity.ts';
 import { imageRoutes } from './image.ts';
+import type { ComputeDriver } from './libvirt-driver.ts';
 import { hex32, nowIso, SimState, type SimBdm, type SimPort, type SimServer, type SimSnapshot, type SimVolume } from './model.ts';
 import { networkRoutes } from './network.ts';
 import type { CatalogEntry, Version } from './shapes.ts';
@@ -33,6 +34,8 @@ export type SimulatorOptions = {
   gibBytes?: number;
   /** Block-device mode: attachments also appear as `<byIdRoot>/virtio-<first 20 chars of the ID>`. */
   byIdRoot?: string;
+  /** Realises image-booted servers of one host as real domains (libvirt-driver.ts); none: servers are records only. */
+  computeDriver?: ComputeDriver;
 };
 
 export type RequestRecord = { method: string; service: Service | 'admin'; region?: string; iface?: string; path: string; headers: Record<string, string | undefined> };
@@ -209,9 +212,15 @@ export class Simulator {
     }
   }
 
+  /** The compute driver when it realises servers of `host`. */
+  driverFor(host: string): ComputeDriver | undefined {
+    return this.opts.computeDriver?.host === host ? this.opts.computeDriver : undefined;
+  }
+
   deleteServer(s: SimServer): void {
     s.taskState = 'deleting';
-    this.later(() => {
+    this.later(async () => {
+      await this.driverFor(s.host)?.destroy(s);
       for (const b of [...s.bdms]) {
         this.#finishDetach(s, b);
         const v = this.state.volumes.get(b.volumeId);

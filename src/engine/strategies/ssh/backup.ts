@@ -12,7 +12,6 @@
 // Which hypervisor: Nova's `OS-EXT-SRV-ATTR:hypervisor_hostname` (or `host`) names the Hypervisor
 // row holding the SSH settings; its host key is pinned on first contact. Which domain: Nova's
 // `OS-EXT-SRV-ATTR:instance_name`, checked to carry the instance UUID.
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { BackupDestination, Hypervisor, Instance } from '../../../db/entities/index.ts';
 import type { NovaServer, ServiceClients } from '../../../openstack/index.ts';
 import { BackupTaskError, type BackupExecutorDeps } from '../../backup/backup-executor.ts';
@@ -24,6 +23,7 @@ import { StrategyError, toDiskInput } from '../disk-source.ts';
 import { CheckpointInstanceBackup } from './checkpoint-backup.ts';
 import { atOnePoint, type Consistency, type SnapshotStep } from './consistent-point.ts';
 import { HypervisorConnection, type HypervisorCredentials } from './connection.ts';
+import { credentialsOf, HypervisorAccessError, hypervisorOf } from './hypervisor-access.ts';
 import { Libvirt } from './libvirt.ts';
 import { NovaRbdDisks } from './rbd-disks.ts';
 import type { RbdDiskSource } from '../rbd/rbd-source.ts';
@@ -49,7 +49,9 @@ export async function sshTransferBackup(ctx: TaskContext, deps: BackupExecutorDe
   let control: HypervisorConnection | null = null;
   let failure: unknown;
   try {
-    const hypervisor = await hypervisorOf(em, instance, server);
+    const hypervisor = await hypervisorOf(em, instance.cloud.id, server, `instance ${instance.name}`).catch((e: unknown) => {
+      throw e instanceof HypervisorAccessError ? new BackupTaskError(e.message) : e;
+    });
     const parent = await parentBackup(ctx, destination, backup);
     const parentCps = await parentCheckpoints(em, parent);
 
@@ -163,32 +165,6 @@ async function domainLayout(conn: HypervisorConnection, server: NovaServer) {
   const name = server['OS-EXT-SRV-ATTR:instance_name'];
   const domain = name ? await lv.checkDomain(name, server.id) : await lv.domainName(server.id);
   return { domain, hostKey: conn.hostKeyFingerprint, files: await lv.disks(domain), rbd: await lv.rbdDisks(domain) };
-}
-
-/** The Hypervisor row Nova placed the instance on, with its SSH settings. */
-async function hypervisorOf(em: EntityManager, instance: Instance, server: NovaServer): Promise<Hypervisor> {
-  const names = [server['OS-EXT-SRV-ATTR:hypervisor_hostname'], server['OS-EXT-SRV-ATTR:host']].filter((n): n is string => !!n);
-  if (names.length === 0) throw new BackupTaskError(`Nova does not say which host runs instance ${instance.name} (admin credentials needed)`);
-  const short = (n: string) => n.split('.')[0]!.toLowerCase();
-  const rows = await em.find(Hypervisor, { cloud: instance.cloud.id }, { filters: false });
-  const hv = rows.find((h) => names.includes(h.hostname)) ?? rows.find((h) => names.some((n) => short(n) === short(h.hostname)));
-  if (!hv) throw new BackupTaskError(`hypervisor ${names[0]} of instance ${instance.name} is not in the inventory: sync the cloud`);
-  if (!hv.sshUser || (!hv.sshPassword && !hv.sshKeyPath)) {
-    throw new BackupTaskError(`hypervisor ${hv.hostname} has no SSH settings (user and password or key path) for SSH transfer`);
-  }
-  return hv;
-}
-
-function credentialsOf(hv: Hypervisor, deps: BackupExecutorDeps): HypervisorCredentials {
-  return {
-    host: hv.hostIp ?? hv.hostname,
-    port: hv.sshPort,
-    username: hv.sshUser!,
-    password: hv.sshPassword ? deps.secrets.open(hv.sshPassword) : undefined,
-    privateKeyPath: hv.sshKeyPath ?? undefined,
-    hostKeyFingerprint: hv.pinnedHostKey ?? null,
-    commandPrefix: hv.commandPrefix ?? undefined,
-  };
 }
 
 /**

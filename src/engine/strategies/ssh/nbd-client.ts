@@ -1,6 +1,7 @@
-// A minimal read-only NBD client (fixed newstyle handshake, NBD_OPT_GO, simple replies) over any
-// duplex stream: an SSH channel forwarded to qemu-nbd's unix socket, or a plain TCP socket in
-// netcat mode. Requests are pipelined and answered in order of their cookie.
+// A minimal NBD client (fixed newstyle handshake, NBD_OPT_GO, simple replies) over any duplex
+// stream: an SSH channel forwarded to qemu-nbd's unix socket, or a plain TCP socket in netcat
+// mode. Reads for backups; writes and flush for restores onto a disk served writable. Requests
+// are pipelined and answered by their cookie.
 import type { Duplex } from 'node:stream';
 import { StrategyError } from '../disk-source.ts';
 
@@ -14,12 +15,18 @@ const REP_ACK = 1;
 const REP_INFO = 3;
 const INFO_EXPORT = 0;
 const CMD_READ = 0;
+const CMD_WRITE = 1;
 const CMD_DISC = 2;
+const CMD_FLUSH = 3;
+const FLAG_READ_ONLY = 1 << 1;
+const FLAG_SEND_FLUSH = 1 << 2;
 const FLAG_C_FIXED_NEWSTYLE = 1;
 const FLAG_C_NO_ZEROES = 2;
 
 interface Pending {
+  /** Payload bytes the reply carries (reads only). */
   length: number;
+  type: number;
   resolve: (b: Buffer) => void;
   reject: (e: Error) => void;
 }
@@ -68,6 +75,8 @@ class Reader {
 
 export class NbdClient {
   size = 0;
+  /** Transmission flags of the export (read-only, flush support…). */
+  flags = 0;
   private reader: Reader;
   private cookie = 0n;
   private pending = new Map<bigint, Pending>();
@@ -112,26 +121,46 @@ export class NbdClient {
       if (type === REP_ACK) break;
       if (type === REP_INFO && body.readUInt16BE(0) === INFO_EXPORT) {
         this.size = Number(body.readBigUInt64BE(2));
+        this.flags = body.readUInt16BE(10);
       } else if (type & 0x80000000) {
         throw new StrategyError('TRANSFER_FAILED', `NBD export refused (${type >>> 0}): ${body.toString()}`);
       }
     }
   }
 
+  get readOnly(): boolean {
+    return (this.flags & FLAG_READ_ONLY) !== 0;
+  }
+
   read(offset: number, length: number): Promise<Buffer> {
+    return this.request(CMD_READ, offset, length, length);
+  }
+
+  /** Writes `data` at `offset` (the export must be writable); resolves once the server acknowledged it. */
+  async write(offset: number, data: Buffer): Promise<void> {
+    if (this.readOnly) throw new StrategyError('TRANSFER_FAILED', 'NBD export is read-only');
+    await this.request(CMD_WRITE, offset, data.length, 0, data);
+  }
+
+  /** Asks the server to make every acknowledged write durable (no-op when it has no flush). */
+  async flush(): Promise<void> {
+    if (this.flags & FLAG_SEND_FLUSH) await this.request(CMD_FLUSH, 0, 0, 0);
+  }
+
+  private request(type: number, offset: number, length: number, replyLength: number, payload?: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new StrategyError('TRANSFER_FAILED', 'NBD client closed'));
     const cookie = ++this.cookie;
     const req = Buffer.alloc(28);
     req.writeUInt32BE(REQUEST_MAGIC, 0);
     req.writeUInt16BE(0, 4);
-    req.writeUInt16BE(CMD_READ, 6);
+    req.writeUInt16BE(type, 6);
     req.writeBigUInt64BE(cookie, 8);
     req.writeBigUInt64BE(BigInt(offset), 16);
     req.writeUInt32BE(length, 24);
     return new Promise((resolve, reject) => {
-      this.pending.set(cookie, { length, resolve, reject });
-      this.stream.write(req);
+      this.pending.set(cookie, { length: replyLength, type, resolve, reject });
+      this.stream.write(payload ? Buffer.concat([req, payload]) : req);
     });
   }
 
@@ -146,7 +175,11 @@ export class NbdClient {
         if (!p) throw new StrategyError('TRANSFER_FAILED', 'NBD reply for an unknown request');
         this.pending.delete(cookie);
         if (error) {
-          p.reject(new StrategyError('TRANSFER_FAILED', `NBD read error ${error}`));
+          p.reject(new StrategyError('TRANSFER_FAILED', `NBD ${p.type === CMD_READ ? 'read' : p.type === CMD_WRITE ? 'write' : 'flush'} error ${error}`));
+          continue;
+        }
+        if (p.length === 0) {
+          p.resolve(Buffer.alloc(0));
           continue;
         }
         // Own ArrayBuffer: the repository may hand the buffer to a worker thread.
