@@ -29,6 +29,8 @@ export class Restore extends BaseEntity {
   state: ('QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED') & Opt = 'QUEUED';
   /** The new server's (or volume's) ID in OpenStack. */
   resultExternalId?: string;
+  /** How the restore went where it had a choice (e.g. root disk: image reused or uploaded, and why). */
+  note?: string;
 }
 
 export const RestoreSchema = new EntitySchema<Restore, BaseEntity>({
@@ -43,5 +45,6 @@ export const RestoreSchema = new EntitySchema<Restore, BaseEntity>({
     mappings: { type: 'json' },
     state: { enum: true, items: () => ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] },
     resultExternalId: { type: 'string', length: 255, nullable: true },
+    note: { type: 'text', nullable: true },
   },
 });

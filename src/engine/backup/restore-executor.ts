@@ -5,13 +5,18 @@
 // security groups and networks (mapped, new ports). With `mappings.diskPosition` only that disk
 // is restored, as a new volume. On failure or cancellation everything created is deleted.
 //
-// Images: a server without a root volume boots from an image — the backup's Nova root disk
-// (kind NOVA_ROOT) uploaded to Glance as a new image; else the captured image, mapped
+// Images: a server without a root volume boots from an image. With the backup's Nova root disk
+// (kind NOVA_ROOT, SSH transfer): when the instance's image (or the image it is mapped to) is
+// active in the target cloud and the zone's hypervisors have SSH settings, the server boots from
+// that image, is stopped, and the backup's root disk is written over its disk on the hypervisor
+// where it differs (ssh/root-disk-restore.ts), then started: no image upload. Otherwise the root
+// disk is uploaded to Glance as a new image, and the restore's note says why. Without a Nova root
+// disk: the captured image, mapped
 // (`mappings.images`), else reused when it is active in the target cloud, else uploaded from the
 // backup ("download image from Glance" kept it). Nova ephemeral disks (NOVA_EPHEMERAL) are
 // restored as Cinder volumes attached to the new server: Nova cannot be given ephemeral data.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Backup, Restore, type BackupDisk, type Task } from '../../db/entities/index.ts';
+import { Backup, Hypervisor, Restore, type BackupDisk, type Cloud, type Task } from '../../db/entities/index.ts';
 import type { RestoreMappings } from '../../db/entities/restore.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import { OpenStackError, type HttpOptions, type ServerCreate, type ServiceClients, type WaitOptions } from '../../openstack/index.ts';
@@ -19,6 +24,8 @@ import { connectCloud } from '../openstack-connection.ts';
 import type { CapturedDisk, InstanceMetadata } from '../strategies/disk-attachment/instance-metadata.ts';
 import { ProxyDisks } from '../strategies/disk-attachment/proxy-disks.ts';
 import { authDomainOf, proxySession } from '../strategies/disk-attachment/proxy-session.ts';
+import { hasSshSettings } from '../strategies/ssh/hypervisor-access.ts';
+import { writeRootDisk } from '../strategies/ssh/root-disk-restore.ts';
 import type { TaskContext } from '../task-runner.ts';
 import { proxyFor } from './backup-executor.ts';
 import { openDestinationRepository } from './destination-repository.ts';
@@ -34,6 +41,8 @@ export type RestoreExecutorDeps = {
   workers?: number;
   /** The proxy VM when no node configuration names one (STRONGBOX_PROXY_SERVER_ID). */
   defaultProxyServerId?: string;
+  /** SSH transfer: hypervisor folder for qemu-nbd sockets (default /tmp). */
+  hypervisorWorkDir?: string;
 };
 
 export class RestoreTaskError extends Error {}
@@ -77,14 +86,21 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
     let written = 0;
     let serverId: string | undefined;
     let imageId: string | undefined;
+    let note: string | null = null;
     let ok = false;
     try {
       // The boot image first: a restore that cannot boot fails before it writes any volume.
       const rootIndex = selected.findIndex((r) => isRootVolume(metadata, r));
       let imageRef: string | undefined;
+      let base: BaseImage | null = null;
       if (!single && rootIndex < 0) {
         await ctx.phase('image');
-        imageRef = await bootImage(em, target, backup, metadata, m, novaRoot, restore.name, {
+        if (novaRoot) {
+          const choice = await baseImageFor(em, target, cloud, metadata, m, restore.zone?.name ?? metadata.server.availabilityZone, ctx.signal);
+          if ('reason' in choice) note = `root disk: uploaded as a new image (${choice.reason})`;
+          else base = choice;
+        }
+        imageRef = base?.imageId ?? await bootImage(em, target, backup, metadata, m, novaRoot, restore.name, {
           signal: ctx.signal, wait, workers: deps.workers, secrets: deps.secrets, onCreated: (id) => (imageId = id),
         });
       }
@@ -137,9 +153,13 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
         const spec = await serverSpec(target, restore.name, restore.zone?.name, metadata, m, proxy.disks.map((d) => d.volumeId!), rootIndex, imageRef, ctx.signal);
         serverId = (await target.nova.createServer(spec, ctx.signal)).id;
         await target.nova.waitForServer(serverId, ['ACTIVE'], { ...wait, signal: ctx.signal });
+        if (base && novaRoot) {
+          note = await rootDiskOntoImage(ctx, deps, target, cloud, backup, novaRoot, serverId, base, wait);
+          written += Number(novaRoot.sizeBytes);
+        }
         resultId = serverId;
       }
-      await em.nativeUpdate(Restore, { id: restore.id }, { state: 'SUCCEEDED', resultExternalId: resultId });
+      await em.nativeUpdate(Restore, { id: restore.id }, { state: 'SUCCEEDED', resultExternalId: resultId, note });
       ok = true;
       recordRestore(backup.destination.name, { bytes: written, seconds: (Date.now() - started) / 1000 });
     } finally {
@@ -148,10 +168,71 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
         if (imageId) await deleteImageQuietly(target, imageId);
         const errors = await proxy.cleanup();
         for (const e of errors) log().warn({ error: e.message }, 'restore cleanup failed');
-        await em.nativeUpdate(Restore, { id: restore.id }, { state: ctx.signal.aborted ? 'CANCELLED' : 'FAILED' });
+        await em.nativeUpdate(Restore, { id: restore.id }, { state: ctx.signal.aborted ? 'CANCELLED' : 'FAILED', note });
       }
     }
   };
+}
+
+type BaseImage = { imageId: string; mappedFrom: string | null };
+
+/**
+ * The existing image a Nova root disk can be restored onto, or why there is none: the cloud uses
+ * SSH transfer, the instance was booted from an image, that image (or the one it is mapped to)
+ * is active in the target cloud, and every hypervisor of the target zone has SSH settings (the
+ * disk is written where Nova places the server).
+ */
+async function baseImageFor(
+  em: EntityManager, os: ServiceClients, cloud: Cloud, meta: InstanceMetadata, m: RestoreMappings, zone: string | null | undefined, signal: AbortSignal,
+): Promise<BaseImage | { reason: string }> {
+  if (cloud.mode !== 'SSH_TRANSFER') return { reason: `cloud ${cloud.name} does not use SSH transfer` };
+  if (!meta.image) return { reason: 'the instance was not booted from an image' };
+  const mappedTo = m.images?.find((x) => x.from === meta.image)?.to ?? null;
+  const imageId = mappedTo ?? meta.image;
+  if (!(await imageUsable(os, imageId, signal))) {
+    return { reason: mappedTo ? `image ${mappedTo}, mapped from ${meta.image}, is not active in the target cloud` : `image ${meta.image} is neither active in the target cloud nor mapped` };
+  }
+  const all = await em.find(Hypervisor, { cloud: cloud.id, present: true }, { populate: ['zone'], filters: false });
+  const inZone = all.filter((h) => !zone || !h.zone || h.zone.name === zone);
+  const without = inZone.filter((h) => !hasSshSettings(h));
+  if (inZone.length === 0) return { reason: `no hypervisor of zone ${zone} in the inventory` };
+  if (without.length) return { reason: `hypervisor${without.length > 1 ? 's' : ''} ${without.map((h) => h.hostname).join(', ')} of zone ${zone} ha${without.length > 1 ? 've' : 's'} no SSH settings` };
+  return { imageId, mappedFrom: mappedTo ? meta.image : null };
+}
+
+/**
+ * The server booted from `base` is stopped, the backup's root disk written over its disk where
+ * they differ, and started again. Returns the restore's note.
+ */
+async function rootDiskOntoImage(
+  ctx: TaskContext, deps: RestoreExecutorDeps, os: ServiceClients, cloud: Cloud, backup: Backup, novaRoot: BackupDisk, serverId: string, base: BaseImage,
+  wait: Omit<WaitOptions, 'signal'>,
+): Promise<string> {
+  const size = Number(novaRoot.sizeBytes);
+  await ctx.phase('root-disk', novaRoot.sizeBytes);
+  await os.nova.stopServer(serverId, ctx.signal);
+  const server = await os.nova.waitForServer(serverId, ['SHUTOFF'], { ...wait, signal: ctx.signal });
+  const repo = await openDestinationRepository(backup.destination, deps.secrets, { workers: deps.workers });
+  let r;
+  try {
+    r = await writeRootDisk({
+      em: ctx.em, secrets: deps.secrets, cloudId: cloud.id, server, repo, tag: ctx.task.id, workDir: deps.hypervisorWorkDir, signal: ctx.signal,
+      from: { repositoryBackupId: backup.repositoryBackupId!, position: novaRoot.position, sizeBytes: size },
+      onProgress: (p) => ctx.progress({ bytesDone: BigInt(p.bytesDone), bytesTotal: BigInt(p.bytesTotal) }),
+    });
+  } finally {
+    await repo.close();
+  }
+  await ctx.phase('server');
+  await os.nova.startServer(serverId, ctx.signal);
+  await os.nova.waitForServer(serverId, ['ACTIVE'], { ...wait, signal: ctx.signal });
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(n % 2 ** 20 ? 2 : 0)} MiB`;
+  return [
+    `root disk: image ${base.imageId} reused${base.mappedFrom ? ` (mapped from ${base.mappedFrom})` : ''}`,
+    `${mib(r.writtenBytes)} of ${mib(r.sizeBytes)} written (${r.writtenBytes} bytes) on ${r.hypervisor}`,
+    ...(r.grownFrom !== null ? [`the new disk was grown from ${mib(r.grownFrom)}`] : []),
+    ...(r.largerBy ? [`the new disk is ${mib(r.largerBy)} larger than the backup's; that tail is the image's`] : []),
+  ].join(', ');
 }
 
 /** The captured Cinder disk of a row (by volume ID; older backups by position). */
