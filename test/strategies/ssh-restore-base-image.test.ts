@@ -6,7 +6,7 @@
 // libvirt/KVM, sshd, qemu-nbd and repository; the simulator stands in for the OpenStack APIs.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +216,30 @@ describe('RESTORE of a Nova root disk onto an existing image (SSH transfer)', { 
     expect(restore.note).toContain(`image ${imageB} reused (mapped from ${imageA})`);
     // The random first 4 MiB and the 2 MiB pattern differ, and the guest's write past the image's end.
     expect(writtenBytes(restore.note)).toBe(6 * MiB + (64 << 10));
+  });
+
+  it('a restore that fails while writing the disk leaves no server, no qemu-nbd and no domain behind', async () => {
+    const imageB = (await nova.glance.listImages()).find((i) => i.name === 'base-b')!.id;
+    const servers = t.sim.counts().servers;
+    const domains = driver.domains.size;
+    // The repository loses its packs: chunks fail once the disk is already served writable.
+    const data = path.join(tmp, 'repo', 'data');
+    renameSync(data, `${data}.away`);
+    try {
+      const { task, restore } = await restoreTask('vm-a-fails', { images: [{ from: imageA, to: imageB }] });
+      expect(task.state).toBe('FAILED');
+      expect(task.error).toMatch(/pack|data\//i);
+      expect(Object.keys(task.phaseSeconds)).toContain('root-disk');
+      expect(restore.state).toBe('FAILED');
+    } finally {
+      renameSync(`${data}.away`, data);
+    }
+    const end = Date.now() + 30_000;
+    while ((t.sim.counts().servers !== servers || driver.domains.size !== domains) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect(t.sim.counts().servers).toBe(servers);
+    expect(driver.domains.size).toBe(domains);
+    expect(leftovers()).toEqual([]);
+    expect(sh('sh', ['-c', 'pgrep -f "[q]emu-nbd.*strongbox-restore" || true']).trim()).toBe('');
   });
 
   it('with the image gone from Glance and no mapping, the root disk is uploaded as a new image, and the note says why', async () => {
