@@ -161,6 +161,7 @@ async function restoreTask(name: string, mappings: Restore['mappings'] = {}): Pr
 }
 
 const writtenBytes = (note: string | undefined) => Number(/\((\d+) bytes\)/.exec(note ?? '')?.[1] ?? NaN);
+const fetchedMiB = (note: string | undefined) => Number(/([\d.]+) MiB fetched from the destination/.exec(note ?? '')?.[1] ?? NaN);
 const leftovers = () => readdirSync(ssh.SSH_WORK_DIR!).filter((f) => f.startsWith('strongbox-restore-'));
 
 describe('RESTORE of a Nova root disk onto an existing image (SSH transfer)', { timeout: 300_000 }, () => {
@@ -199,6 +200,8 @@ describe('RESTORE of a Nova root disk onto an existing image (SSH transfer)', { 
     expect(restore.note).toMatch(new RegExp(`^root disk: image ${imageA} reused, `));
     // Exactly the chunks the guest wrote: 128 KiB at 1 MiB and 64 KiB at 20 MiB.
     expect(writtenBytes(restore.note)).toBe(192 << 10);
+    // Only those chunks came from the destination (compressed: patterns shrink to almost nothing).
+    expect(fetchedMiB(restore.note)).toBeLessThanOrEqual(0.19);
     expect(leftovers()).toEqual([]);
   });
 
@@ -215,6 +218,10 @@ describe('RESTORE of a Nova root disk onto an existing image (SSH transfer)', { 
     expect(restore.note).toContain(`image ${imageB} reused (mapped from ${imageA})`);
     // The random first 4 MiB and the 2 MiB pattern differ, and the guest's write past the image's end.
     expect(writtenBytes(restore.note)).toBe(6 * MiB + (64 << 10));
+    // The backup's random bytes (4 MiB less the guest's 128 KiB) do not compress: that much was
+    // fetched, far from the whole disk.
+    expect(fetchedMiB(restore.note)).toBeGreaterThanOrEqual(3.87);
+    expect(fetchedMiB(restore.note)).toBeLessThan(5);
   });
 
   it('a restore that fails while writing the disk leaves no server, no qemu-nbd and no domain behind', async () => {

@@ -230,6 +230,7 @@ async function rootDiskOntoImage(
   return [
     `root disk: image ${base.imageId} reused${base.mappedFrom ? ` (mapped from ${base.mappedFrom})` : ''}`,
     `${mib(r.writtenBytes)} of ${mib(r.sizeBytes)} written (${r.writtenBytes} bytes) on ${r.hypervisor}`,
+    `${mib(r.fetchedBytes)} fetched from the destination`,
     ...(r.grownFrom !== null ? [`the new disk was grown from ${mib(r.grownFrom)}`] : []),
     ...(r.largerBy ? [`the new disk is ${mib(r.largerBy)} larger than the backup's; that tail is the image's`] : []),
   ].join(', ');

@@ -2,7 +2,7 @@
 // for a usage sketch and docs/repository-format.md for the on-storage format.
 export { Repository, type InitOptions, type OpenOptions } from './repository.ts';
 export type { BackupOptions, BackupProgress, BackupResult, DiskInput } from './backup.ts';
-export type { RestoreOptions, RestoreResult, RestoreTarget } from './restore.ts';
+export type { DiskChunks, RestoreOptions, RestoreResult, RestoreTarget } from './restore.ts';
 export type { VerifyOptions, VerifyProblem, VerifyReport } from './verify.ts';
 export type { PruneOptions, PruneResult } from './prune.ts';
 export type { BackupRecord, DiskRecord } from './backup-record.ts';

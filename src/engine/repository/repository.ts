@@ -29,7 +29,7 @@ import { Lock, type LockKind } from './locks.ts';
 import { Manifest } from './manifest.ts';
 import { getSealed, openSealed } from './objects.ts';
 import { planPrune, runPrune, type PruneOptions, type PrunePlan, type PruneResult } from './prune.ts';
-import { runRestore, type RestoreOptions, type RestoreResult, type RestoreTarget } from './restore.ts';
+import { openDiskChunks, runRestore, type DiskChunks, type RestoreOptions, type RestoreResult, type RestoreTarget } from './restore.ts';
 import { runVerify, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { WorkerPool } from './workers.ts';
 
@@ -55,7 +55,7 @@ export type OpenOptions = {
 };
 
 export type { BackupOptions, BackupResult, DiskInput, BackupProgress } from './backup.ts';
-export type { RestoreOptions, RestoreResult, RestoreTarget } from './restore.ts';
+export type { DiskChunks, RestoreOptions, RestoreResult, RestoreTarget } from './restore.ts';
 export type { VerifyOptions, VerifyReport } from './verify.ts';
 export type { PruneOptions, PrunePlan, PruneResult } from './prune.ts';
 export type { BackupRecord, DiskRecord } from './backup-record.ts';
@@ -186,6 +186,11 @@ export class Repository {
   /** Restores one disk (by position or name) of a backup to a sparse file, block device or stream. */
   restore(backupId: string, disk: number | string, target: RestoreTarget, opts: RestoreOptions = {}): Promise<RestoreResult> {
     return runRestore(this, backupId, disk, target, opts);
+  }
+
+  /** One disk of a backup chunk by chunk (ids, checks, verified bytes on demand): see restore.ts. */
+  diskChunks(backupId: string, disk: number | string, signal?: AbortSignal): Promise<DiskChunks> {
+    return openDiskChunks(this, backupId, disk, signal);
   }
 
   /** Every complete backup, oldest first. Damaged records are reported by verify, skipped here. */

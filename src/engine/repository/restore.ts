@@ -18,6 +18,8 @@ import type { Repository } from './repository.ts';
 import { BackendError } from '../destinations/backend.ts';
 import { ChunkError, PackReadError } from './workers.ts';
 import { BufferPool } from './buffer-pool.ts';
+import { chunkId } from './keys.ts';
+import { timingSafeEqual } from 'node:crypto';
 
 export type RestoreTarget =
   /** A new sparse file (written as <path>.partial, renamed when complete). Refuses an existing
@@ -113,6 +115,71 @@ export async function runRestore(
     await fh?.close().catch(() => {});
     if (partial) await fs.rm(partial, { force: true }).catch(() => {});
     await lock.release().catch(() => {});
+  }
+}
+
+/**
+ * One disk of a backup chunk by chunk, for a restore onto a disk that may already hold much of
+ * it: the keyed id of each chunk (null: zero), a check whether given bytes are that chunk, and
+ * the verified plain bytes of any chunk, fetched only when asked for. Holds the shared lock
+ * until `close()`.
+ */
+export type DiskChunks = {
+  size: number;
+  chunkSize: number;
+  count: number;
+  isZero(i: number): boolean;
+  length(i: number): number;
+  /** Whether `plain` is chunk i (its keyed id computed with the repository's id key). */
+  matches(i: number, plain: Buffer): boolean;
+  /** Chunk i's bytes, decrypted, decompressed and checked against its id. */
+  read(i: number): Promise<Buffer>;
+  /** Stored bytes fetched from the destination so far. */
+  fetchedBytes: number;
+  close(): Promise<void>;
+};
+
+export async function openDiskChunks(repo: Repository, backupId: string, disk: number | string, signal?: AbortSignal): Promise<DiskChunks> {
+  const lock = await repo.lock('shared', 'restore', signal);
+  try {
+    await repo.loadIndex();
+    const record = await repo.getBackup(backupId);
+    const d = typeof disk === 'number' ? record.disks[disk] : record.disks.find((x) => x.name === disk);
+    if (!d) throw RepositoryError.diskNotFound(backupId, disk, record.disks.length);
+    const m = await repo.readManifest(d.manifest);
+    const stored = new BufferPool(Math.max(MAX_READ, m.chunkSize + 64), WINDOW + 1);
+    const out: DiskChunks = {
+      size: m.size,
+      chunkSize: m.chunkSize,
+      count: m.count,
+      fetchedBytes: 0,
+      isZero: (i) => !m.id(i),
+      length: (i) => m.chunkLength(i),
+      matches: (i, plain) => {
+        const id = m.id(i);
+        return !!id && plain.length === m.chunkLength(i) && timingSafeEqual(chunkId(repo.keys.idKey, plain), id);
+      },
+      read: async (i) => {
+        const id = m.id(i);
+        if (!id) return Buffer.alloc(m.chunkLength(i));
+        const offset = i * m.chunkSize;
+        const loc = repo.index.get(id);
+        if (!loc) throw RepositoryError.missingObject(repo.location, `chunk ${id.toString('hex')}`, `backup ${backupId} needs it at offset ${offset} but no index lists it`);
+        const g: DataGroup = { kind: 'data', offset, pack: loc.pack, packOffset: loc.offset, length: loc.length, rawLength: loc.rawLength, slots: [{ i, loc, id: Buffer.from(id) }] };
+        const buf = await readGroup(repo, g, stored);
+        out.fetchedBytes += g.length;
+        const r = await openGroup(repo, g, () => repo.pool.open(buf, blobsOf(g), Buffer.allocUnsafeSlow(g.rawLength)));
+        stored.give(r.buf);
+        return r.out;
+      },
+      close: async () => {
+        await lock.release().catch(() => {});
+      },
+    };
+    return out;
+  } catch (e) {
+    await lock.release().catch(() => {});
+    throw e;
   }
 }
 

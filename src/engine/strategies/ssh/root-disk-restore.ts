@@ -1,19 +1,18 @@
 // RESTORE of a Nova root disk onto a server Nova booted from an existing image (the backup's base
 // image or a mapped one), instead of uploading the whole disk to Glance: with the server stopped,
 // its root disk file is served writable by qemu-nbd on the hypervisor and reached through the SSH
-// connection; the backup's disk is streamed from the repository in order, and per piece (the
-// repository's chunk size) what the new disk holds there is read and the backup's bytes written
-// only where they differ. Ranges both sides read as zeros (a zero chunk of the backup, a range the
-// new disk's chain does not hold) are neither read nor written. Plain bytes are compared, so the
-// result is the backed-up disk whatever image the server was booted from: a wrong image costs
-// writes, never data.
+// connection; per chunk of the backup's disk what the new disk holds there is read and its keyed
+// chunk id compared with the backup's: only a chunk that differs is fetched from the destination
+// and written. Ranges both sides read as zeros (a zero chunk of the backup, a range the new disk's
+// chain reads as zeros) are neither read nor written. Every chunk is checked, so the result is
+// the backed-up disk whatever image the server was booted from: a wrong image costs transfers,
+// never data.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Writable } from 'node:stream';
 import { Hypervisor } from '../../../db/entities/index.ts';
 import type { SecretBox } from '../../../db/secrets.ts';
 import type { NovaServer } from '../../../openstack/index.ts';
-import type { Repository } from '../../repository/index.ts';
+import type { DiskChunks, Repository } from '../../repository/index.ts';
 import { StrategyError, type Extent } from '../disk-source.ts';
 import { classify } from './backup.ts';
 import { HypervisorConnection, shq } from './connection.ts';
@@ -29,6 +28,8 @@ export type RootDiskResult = {
   readBytes: number;
   /** Bytes written because they differed. */
   writtenBytes: number;
+  /** Stored (compressed, encrypted) bytes fetched from the destination: the differing chunks only. */
+  fetchedBytes: number;
   /** The new disk was smaller than the backup's and was grown to its size first. */
   grownFrom: number | null;
   /** The new disk is larger than the backup's: bytes past the backup's end were left as the image has them. */
@@ -59,6 +60,7 @@ export async function writeRootDisk(o: {
   const socket = `${work}/strongbox-restore-${o.tag}.sock`;
   const pidFile = `${work}/strongbox-restore-${o.tag}.pid`;
   let nbd: NbdClient | null = null;
+  let served = false;
   try {
     const lv = new Libvirt(conn);
     const name = o.server['OS-EXT-SRV-ATTR:instance_name'];
@@ -76,25 +78,30 @@ export async function writeRootDisk(o: {
     // The server is stopped: the map of its chain is current. What reads as zeros needs no read.
     const zeros = coalesce((await lv.mapChain(root.source)).filter((e) => e.zero).map(({ offset, length }) => ({ offset, length })));
 
+    served = true; // from here on a failure stops qemu-nbd (no pid file yet: nothing to stop)
     await conn.run(['qemu-nbd', '--fork', `--pid-file=${pidFile}`, '-f', top.format, '-k', socket, root.source], 'TRANSFER_FAILED');
     nbd = await Promise.race([NbdClient.connect(await conn.forwardUnix(socket)), conn.lost]);
     if (nbd.readOnly) throw new StrategyError('TRANSFER_FAILED', `qemu-nbd serves ${root.source} read-only`);
     if (nbd.size < size) throw new StrategyError('TRANSFER_FAILED', `${root.source} is ${nbd.size} bytes, the backup's disk ${size}`);
 
-    const diff = new DiffWriter(nbd, zeros, o.repo.config.chunkSize, conn);
-    await diff.run((sink, signal) =>
-      o.repo.restore(o.from.repositoryBackupId, o.from.position, { kind: 'stream', stream: sink }, { signal: AbortSignal.any([o.signal, signal]), onProgress: o.onProgress }),
-    );
+    const chunks = await o.repo.diskChunks(o.from.repositoryBackupId, o.from.position, o.signal);
+    let diff: DiffWriter;
+    try {
+      if (chunks.size !== size) throw new StrategyError('INVALID_ARGUMENT', `the backup's disk is ${chunks.size} bytes, its row says ${size}`);
+      diff = new DiffWriter(nbd, chunks, zeros, conn);
+      await diff.run(o.signal, o.onProgress);
+    } finally {
+      await chunks.close();
+    }
     await Promise.race([nbd.flush(), conn.lost]);
     await nbd.close();
     nbd = null;
     await stopQemuNbd(conn, pidFile, socket);
-    return { hypervisor: hv.hostname, sizeBytes: size, readBytes: diff.readBytes, writtenBytes: diff.writtenBytes, grownFrom, largerBy: Math.max(0, top.virtualSize - size) };
+    served = false;
+    return { hypervisor: hv.hostname, sizeBytes: size, readBytes: diff.readBytes, writtenBytes: diff.writtenBytes, fetchedBytes: chunks.fetchedBytes, grownFrom, largerBy: Math.max(0, top.virtualSize - size) };
   } finally {
-    if (nbd) {
-      await nbd.close();
-      await stopQemuNbd(conn, pidFile, socket).catch(() => {});
-    }
+    await nbd?.close();
+    if (served) await stopQemuNbd(conn, pidFile, socket).catch(() => {});
     conn.close();
   }
 }
@@ -112,88 +119,64 @@ async function stopQemuNbd(conn: HypervisorConnection, pidFile: string, socket: 
 }
 
 /**
- * The in-order bytes of the backup's disk, cut into pieces of `piece` bytes at multiples of it;
- * each compared with the new disk and written where it differs, a few pieces in flight.
+ * Chunk by chunk of the backup's disk, a few in flight: what the new disk holds there is read
+ * (unless its chain reads zeros there) and compared by keyed chunk id; only a chunk that differs
+ * is fetched from the destination and written. A zero chunk over a range that reads as zeros
+ * costs nothing; over data, the data is read and zeros written only if it is not all zero.
  */
 class DiffWriter {
   readBytes = 0;
   writtenBytes = 0;
-  #offset = 0;
-  #carry: Buffer[] = [];
-  #carried = 0;
-  #running = new Set<Promise<void>>();
-  #failure: unknown = null;
-  #stop = new AbortController();
   #zeroIndex = 0;
-  readonly #zero: Buffer;
 
   constructor(
     private nbd: NbdClient,
+    private chunks: DiskChunks,
     private zeros: Extent[],
-    private piece: number,
     private conn: HypervisorConnection,
-  ) {
-    this.#zero = Buffer.alloc(piece);
-  }
+  ) {}
 
-  async run(restore: (sink: Writable, signal: AbortSignal) => Promise<unknown>): Promise<void> {
-    // Writable runs write() and final() one at a time, in order: pieces get their offsets in order.
-    const sink = new Writable({
-      highWaterMark: 4 << 20,
-      write: (chunk: Buffer, _enc, cb) => {
-        if (this.#failure) return cb(); // swallowed: the restore is being aborted
-        this.#carry.push(chunk);
-        this.#carried += chunk.length;
-        void this.#drain(false).then(() => cb());
-      },
-      final: (cb) => void this.#drain(true).then(() => cb()),
-    });
-    try {
-      await restore(sink, this.#stop.signal);
-      await new Promise<void>((resolve, reject) => {
-        sink.once('finish', resolve);
-        sink.once('error', reject);
-        sink.end();
-      });
-    } catch (e) {
-      this.#failure ??= e;
-    }
-    while (this.#running.size) await Promise.race(this.#running);
-    if (this.#failure) throw this.#failure;
-  }
-
-  /** Issues every whole piece held (and the tail at the end), waiting while the window is full. */
-  async #drain(end: boolean) {
-    while (this.#carried >= this.piece || (end && this.#carried > 0)) {
-      const all = this.#carry.length === 1 ? this.#carry[0]! : Buffer.concat(this.#carry);
-      const n = Math.min(this.piece, all.length);
-      const data = all.subarray(0, n);
-      this.#carry = all.length > n ? [all.subarray(n)] : [];
-      this.#carried -= n;
-      while (this.#running.size >= WINDOW) await Promise.race(this.#running);
-      if (this.#failure) return;
-      const offset = this.#offset;
-      this.#offset += n;
-      const p: Promise<void> = this.#compare(offset, data, this.#readsAsZero(offset, n))
-        .catch((e: unknown) => {
-          this.#failure ??= e;
-          this.#stop.abort(e);
+  async run(signal: AbortSignal, onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void): Promise<void> {
+    const c = this.chunks;
+    const running = new Set<Promise<void>>();
+    let failure: unknown = null;
+    let done = 0;
+    let reported = 0;
+    for (let i = 0; i < c.count && !failure; i++) {
+      if (signal.aborted) failure = signal.reason ?? new StrategyError('ABORTED', 'restore aborted');
+      while (running.size >= WINDOW) await Promise.race(running);
+      if (failure) break;
+      const offset = i * c.chunkSize;
+      const length = c.length(i);
+      const p: Promise<void> = this.#chunk(i, offset, length, this.#readsAsZero(offset, length))
+        .then(() => {
+          done += length;
+          if (onProgress && (Date.now() - reported > 100 || done === c.size)) {
+            reported = Date.now();
+            onProgress({ bytesDone: done, bytesTotal: c.size });
+          }
         })
-        .finally(() => this.#running.delete(p));
-      this.#running.add(p);
+        .catch((e: unknown) => {
+          failure ??= e;
+        })
+        .finally(() => running.delete(p));
+      running.add(p);
     }
+    while (running.size) await Promise.race(running);
+    if (failure) throw failure;
   }
 
-  async #compare(offset: number, data: Buffer, targetZero: boolean) {
-    const backupZero = data.equals(this.#zero.subarray(0, data.length));
-    if (backupZero && targetZero) return;
+  async #chunk(i: number, offset: number, length: number, targetZero: boolean) {
+    const zero = this.chunks.isZero(i);
+    if (zero && targetZero) return;
     if (!targetZero) {
-      const now = await Promise.race([this.nbd.read(offset, data.length), this.conn.lost]);
-      this.readBytes += data.length;
-      if (now.equals(data)) return;
+      const now = await Promise.race([this.nbd.read(offset, length), this.conn.lost]);
+      this.readBytes += length;
+      if (zero ? isAllZero(now) : this.chunks.matches(i, now)) return;
     }
+    const data = zero ? Buffer.alloc(length) : await this.chunks.read(i);
     await Promise.race([this.nbd.write(offset, data), this.conn.lost]);
-    this.writtenBytes += data.length;
+    this.writtenBytes += length;
   }
 
   /** Whether the new disk's chain reads [offset, offset+length) as zeros (offsets only grow). */
@@ -202,4 +185,13 @@ class DiffWriter {
     const z = this.zeros[this.#zeroIndex];
     return !!z && z.offset <= offset && z.offset + z.length >= offset + length;
   }
+}
+
+const ZEROS = Buffer.alloc(1 << 20);
+function isAllZero(b: Buffer): boolean {
+  for (let o = 0; o < b.length; o += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - o);
+    if (!b.subarray(o, o + n).equals(ZEROS.subarray(0, n))) return false;
+  }
+  return true;
 }
