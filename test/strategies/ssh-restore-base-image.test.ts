@@ -248,6 +248,27 @@ describe('RESTORE of a Nova root disk onto an existing image (SSH transfer)', { 
     expect(sh('sh', ['-c', 'pgrep -f "[q]emu-nbd.*strongbox-restore" || true']).trim()).toBe('');
   });
 
+  it('with the hypervisors of the zone lacking SSH settings, the root disk is uploaded as a new image, and the note names them', async () => {
+    const em = systemFork(orm);
+    const hv = await em.findOneOrFail(Hypervisor, { cloud: cloudId, hostname: 'sim-compute-1' }, { filters: false });
+    const settings = { sshUser: hv.sshUser, sshKeyPath: hv.sshKeyPath };
+    Object.assign(hv, { sshUser: null, sshKeyPath: null });
+    await em.flush();
+    try {
+      const images = t.sim.counts().images;
+      const { task, restore } = await restoreTask('vm-a-no-ssh');
+      expect(task.error ?? null).toBeNull();
+      expect(restore.note).toBe('root disk: uploaded as a new image (hypervisor sim-compute-1 of zone nova has no SSH settings)');
+      expect(t.sim.counts().images).toBe(images + 1);
+      const server = await nova.nova.getServer(restore.resultExternalId!);
+      expect((server.image as { id: string }).id).not.toBe(imageA);
+      expect(await diskSha(server.id)).toBe(await sha256File(expected));
+    } finally {
+      Object.assign(hv, settings);
+      await em.flush();
+    }
+  });
+
   it('with the image gone from Glance and no mapping, the root disk is uploaded as a new image, and the note says why', async () => {
     await nova.glance.deleteImage(imageA);
     const images = t.sim.counts().images;
