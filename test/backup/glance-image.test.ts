@@ -324,6 +324,8 @@ describe('Nova (non-Cinder) disks', () => {
     const imageId = (server.image as { id: string }).id;
     const image = await admin().glance.getImage(imageId);
     expect(image).toMatchObject({ status: 'active', name: 'db-1-from-nova-disks-root', disk_format: 'raw', size: root.length });
+    // Only SSH transfer writes a root disk onto an existing image; the note says why not here.
+    expect(restore.note).toMatch(/^root disk: uploaded as a new image \(cloud \S+ does not use SSH transfer\)$/);
     expect(readFileSync(t.sim.files.imagePath(imageId)).equals(root)).toBe(true);
     const [vol] = server['os-extended-volumes:volumes_attached'];
     const volBytes = readFileSync(t.sim.files.volumePath(vol!.id));
