@@ -20,7 +20,7 @@ import { splitExtent, StrategyError, type DataExtent, type Extent, type Strategy
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
 import { NbdClient } from './nbd-client.ts';
-import { atOnePoint, type Consistency } from './consistent-point.ts';
+import { HypervisorSession } from './hypervisor-session.ts';
 import type { Transport } from './instance-backup.ts';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -55,11 +55,8 @@ interface Checkpoint {
 const OURS = /^sb-[A-Za-z0-9_-]+$/;
 const SB_LAYER = /\.sb-[A-Za-z0-9_-]+$/;
 
-export class CheckpointInstanceBackup {
+export class CheckpointInstanceBackup extends HypervisorSession<CheckpointBackupOptions> {
   readonly disks: CheckpointDiskSource[] = [];
-  domain = '';
-  /** How consistent the point in time is (set by open(); with prepare(), the caller's atOnePoint says). */
-  consistency: Consistency | null = null;
   /** Leftovers of crashed runs removed at start (checkpoints, overlays of the overlay design). */
   readonly recovered: string[] = [];
   readonly checkpointName: string;
@@ -74,17 +71,11 @@ export class CheckpointInstanceBackup {
   /** Pid file of the netcat relay, once started. */
   private relayPid: string | null = null;
 
-  private constructor(
-    readonly options: CheckpointBackupOptions,
-    public conn: HypervisorConnection,
-  ) {
+  private constructor(options: CheckpointBackupOptions, conn: HypervisorConnection) {
+    super(options, conn);
     this.checkpointName = `sb-${options.backupId}`;
     const work = options.workDir ?? '/tmp';
     this.socket = `${work}/strongbox-${options.backupId}.sock`;
-  }
-
-  get hostKeyFingerprint(): string {
-    return this.conn.hostKeyFingerprint;
   }
 
   /** True when this hypervisor's libvirt has incremental backup (libvirt ≥ 6.0 with QEMU ≥ 4.2). */
@@ -94,15 +85,7 @@ export class CheckpointInstanceBackup {
 
   /** A backup of the domain's file disks alone: prepare(), its own point in time (atOnePoint), expose(). */
   static async open(options: CheckpointBackupOptions): Promise<CheckpointInstanceBackup> {
-    const session = await CheckpointInstanceBackup.prepare(options);
-    try {
-      session.consistency = await atOnePoint(await session.libvirt(), session.domain, [() => session.snapshot()]);
-      await session.expose();
-      return session;
-    } catch (e) {
-      await session.close().catch(() => {});
-      throw e;
-    }
+    return HypervisorSession.openAlone(await CheckpointInstanceBackup.prepare(options));
   }
 
   /**
@@ -123,17 +106,6 @@ export class CheckpointInstanceBackup {
       await session.close().catch(() => {});
       throw e;
     }
-  }
-
-  async connection(): Promise<HypervisorConnection> {
-    if (!this.conn.alive) {
-      this.conn = await HypervisorConnection.connect({ ...this.options.credentials, hostKeyFingerprint: this.conn.hostKeyFingerprint });
-    }
-    return this.conn;
-  }
-
-  async libvirt(): Promise<Libvirt> {
-    return new Libvirt(await this.connection(), this.options.libvirtUri);
   }
 
   private async virsh(errorCode: string, ...args: string[]) {

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { splitExtent, StrategyError, type DataExtent, type Extent, type StrategyDiskSource } from '../disk-source.ts';
 import { HypervisorConnection, shq, type HypervisorCredentials } from './connection.ts';
 import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
-import { atOnePoint, type Consistency } from './consistent-point.ts';
+import { HypervisorSession } from './hypervisor-session.ts';
 
 export type { DomainDisk };
 import { NbdClient } from './nbd-client.ts';
@@ -53,11 +53,8 @@ interface Checkpoint {
   layer: string;
 }
 
-export class SshInstanceBackup {
+export class SshInstanceBackup extends HypervisorSession<SshBackupOptions> {
   readonly disks: SshDiskSource[] = [];
-  domain = '';
-  /** How consistent the point in time is (set by open(); with prepare(), the caller's atOnePoint says). */
-  consistency: Consistency | null = null;
   /** Merges done at start because a crashed run had left the VM on a temporary overlay. */
   readonly recovered: string[] = [];
 
@@ -65,26 +62,13 @@ export class SshInstanceBackup {
   private planned: { disks: DomainDisk[]; overlays: string[]; command: string[] } | null = null;
   private snapshotted = false;
 
-  private constructor(
-    readonly options: SshBackupOptions,
-    public conn: HypervisorConnection,
-  ) {}
-
-  get hostKeyFingerprint(): string {
-    return this.conn.hostKeyFingerprint;
+  private constructor(options: SshBackupOptions, conn: HypervisorConnection) {
+    super(options, conn);
   }
 
   /** A backup of the domain's file disks alone: prepare(), its own point in time (atOnePoint), expose(). */
   static async open(options: SshBackupOptions): Promise<SshInstanceBackup> {
-    const session = await SshInstanceBackup.prepare(options);
-    try {
-      session.consistency = await atOnePoint(await session.libvirt(), session.domain, [() => session.snapshot()]);
-      await session.expose();
-      return session;
-    } catch (e) {
-      await session.close().catch(() => {});
-      throw e;
-    }
+    return HypervisorSession.openAlone(await SshInstanceBackup.prepare(options));
   }
 
   /**
@@ -102,18 +86,6 @@ export class SshInstanceBackup {
       await session.close().catch(() => {});
       throw e;
     }
-  }
-
-  /** The live connection; reconnects (to the pinned key) when it dropped, for cleanup. */
-  async connection(): Promise<HypervisorConnection> {
-    if (!this.conn.alive) {
-      this.conn = await HypervisorConnection.connect({ ...this.options.credentials, hostKeyFingerprint: this.conn.hostKeyFingerprint });
-    }
-    return this.conn;
-  }
-
-  async libvirt(): Promise<Libvirt> {
-    return new Libvirt(await this.connection(), this.options.libvirtUri);
   }
 
   private async start() {
