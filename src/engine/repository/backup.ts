@@ -202,7 +202,11 @@ async function backupDisk(
   // of a mostly known disk (day2 without changed extents, a clone) hashes first.
   let newShare = 1;
   let failure: unknown = null;
-  const running = new Set<Promise<void>>();
+  // Chunks in flight, and the loop's wake-up when one finishes. (Not Promise.race over the
+  // running set: each race adds a reaction to every pending chunk, ~inflight objects per chunk.)
+  let running = 0;
+  let wake: (() => void) | null = null;
+  const oneFinished = () => new Promise<void>((r) => (wake = r));
 
   const processChunk = async (i: number, offset: number, length: number) => {
     const buf = await source.read(offset, length, buffers.take(length));
@@ -246,6 +250,13 @@ async function backupDisk(
     buffers.give(blob);
   };
 
+  const finished = () => {
+    running--;
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+
   for (let i = 0; i < manifest.count && !failure; i++) {
     if (signal?.aborted) {
       failure = signal.reason instanceof RepositoryError ? signal.reason : RepositoryError.aborted();
@@ -271,8 +282,9 @@ async function backupDisk(
         continue;
       }
     }
-    while (running.size >= inflightLimit) await Promise.race(running);
-    const p: Promise<void> = processChunk(i, offset, length)
+    while (running >= inflightLimit) await oneFinished();
+    running++;
+    void processChunk(i, offset, length)
       .then(() => {
         totals.done += length;
         progress();
@@ -280,10 +292,9 @@ async function backupDisk(
       .catch((e) => {
         failure ??= e;
       })
-      .finally(() => running.delete(p));
-    running.add(p);
+      .then(finished);
   }
-  while (running.size) await Promise.race(running);
+  while (running) await oneFinished();
   if (failure) throw failure;
   return manifest;
 }
