@@ -19,6 +19,8 @@ export type WorkerRequest =
   | { op: 'release'; seq: number }
   /** `buf`'s ArrayBuffer must have room for the chunk + 28 bytes: the blob is written over it. */
   | { op: 'seal'; seq: number; buf: Uint8Array; id: Uint8Array }
+  /** hash then seal in one round trip (same room rule as seal); answers the id and the blob. */
+  | { op: 'hashSeal'; seq: number; buf: Uint8Array }
   /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other.
    *  `trustSeal`: the blob opening under its id (the AAD) is the check; the id is not recomputed
    *  (restore without --verify, docs/repository-format.md "What a restore checks"). */
@@ -151,13 +153,15 @@ async function handle(msg: WorkerRequest): Promise<void> {
       const buf = view(msg.buf);
       const id = new Uint8Array(chunkId(ik, buf)); // standalone: not a view of the 8 KiB pool
       parentPort!.postMessage({ seq: msg.seq, ok: true, id, buf }, [buf.buffer as ArrayBuffer]);
-    } else if (msg.op === 'seal') {
+    } else if (msg.op === 'seal' || msg.op === 'hashSeal') {
       const plain = view(msg.buf);
+      const id = msg.op === 'seal' ? Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length) : new Uint8Array(chunkId(ik, plain));
       const { data, flags } = compressor.compress(plain);
       // When stored raw, `data` is `plain` itself: sealInto reads it whole before it writes.
       const whole = Buffer.from(plain.buffer, plain.byteOffset, plain.buffer.byteLength - plain.byteOffset);
-      const n = sealInto(dk, data, Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length), whole);
-      parentPort!.postMessage({ seq: msg.seq, ok: true, blob: whole.subarray(0, n), flags }, [whole.buffer as ArrayBuffer]);
+      const n = sealInto(dk, data, id, whole);
+      const answer = { seq: msg.seq, ok: true, blob: whole.subarray(0, n), flags, id: msg.op === 'seal' ? undefined : id };
+      parentPort!.postMessage(answer, [whole.buffer as ArrayBuffer]);
       releasedBytes(n); // the cipher's output (counted as a number: the transfer emptied the views)
     } else if (msg.op === 'open') {
       const buf = view(msg.buf);

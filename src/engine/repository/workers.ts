@@ -96,6 +96,13 @@ export class WorkerPool {
     return { blob: reclaim(r.blob!), flags: r.flags! };
   }
 
+  /** hash and seal in one round trip: the id and the sealed blob (same memory rule as seal). */
+  async hashSeal(buf: Buffer): Promise<{ id: Buffer; blob: Buffer; flags: number }> {
+    const b = owned(buf, buf.length + 28);
+    const r = await this.send({ op: 'hashSeal', buf: b }, [b.buffer as ArrayBuffer]);
+    return { id: Buffer.from(r.id!), blob: reclaim(r.blob!), flags: r.flags! };
+  }
+
   /** Decrypts, decompresses and verifies blobs lying in `buf` into `out`, one after the other
    *  (`out` must hold the sum of their raw lengths). Both are moved to the worker and back: use
    *  the returned ones. */
