@@ -115,20 +115,12 @@ describe('lock heartbeat', () => {
     const src = new GatedSource(await FileDiskSource.open(image));
     const running = repo.backup([{ name: 'vda', source: src }], { tag: 'vm' });
     await until(async () => src.reading);
-    // The destination's locks/ becomes unwritable: every refresh fails from now on.
-    const locks = path.join(root, 'locks');
-    await fs.rename(locks, `${locks}.away`);
-    await fs.writeFile(locks, 'not a folder');
-    const away = new FsBackend(`${locks}.away`);
-    const held = await Promise.all((await fs.readdir(`${locks}.away`)).filter((n) => !n.startsWith('.tmp-')).map((n) => readLock(away, n)));
-    const expires = Math.max(...held.map((i) => Date.parse(i!.expires)));
     // Once its last lock object is past its expiry any host may take the lock as stale; the
     // holder must have given up before (its watchdog timer is due earlier on this event loop).
-    await until(async () => Date.now() > expires);
+    const giveBack = await locksUnwritableUntilStale(root);
     src.open();
     await expect(running).rejects.toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/backup stopped: its lock could not be refreshed for \d+s/) });
-    await fs.rm(locks);
-    await fs.rename(`${locks}.away`, locks);
+    await giveBack();
     expect((await repo.list()).map((r) => r.id)).toEqual(before);
     await repo.close();
     const v = await runCli(['verify', '--destination', dest()]);
@@ -158,21 +150,32 @@ describe('lock heartbeat', () => {
     const running = repo.restore(backupId, 0, { kind: 'file', path: out });
     running.catch(() => {}); // awaited below
     await until(async () => reading);
-    const locks = path.join(root, 'locks');
-    await fs.rename(locks, `${locks}.away`);
-    await fs.writeFile(locks, 'not a folder');
-    const away = new FsBackend(`${locks}.away`);
-    const held = await Promise.all((await fs.readdir(`${locks}.away`)).filter((n) => !n.startsWith('.tmp-')).map((n) => readLock(away, n)));
-    const expires = Math.max(...held.map((i) => Date.parse(i!.expires)));
-    await until(async () => Date.now() > expires);
+    const giveBack = await locksUnwritableUntilStale(root);
     gate();
     const e = await running.then(() => null, (x: unknown) => x);
     expect(e).toBeInstanceOf(RepositoryError);
     expect(e).toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/restore stopped: its lock could not be refreshed for \d+s/) });
-    await fs.rm(locks);
-    await fs.rename(`${locks}.away`, locks);
+    await giveBack();
     await expect(fs.stat(out)).rejects.toThrow();
     await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
     await repo.close();
   });
 });
+
+/**
+ * The destination's locks/ becomes unwritable (every refresh fails from now on); resolves once
+ * the lock objects held then are past their expiry. The returned function puts locks/ back.
+ */
+async function locksUnwritableUntilStale(root: string): Promise<() => Promise<void>> {
+  const locks = path.join(root, 'locks');
+  await fs.rename(locks, `${locks}.away`);
+  await fs.writeFile(locks, 'not a folder');
+  const away = new FsBackend(`${locks}.away`);
+  const held = await Promise.all((await fs.readdir(`${locks}.away`)).filter((n) => !n.startsWith('.tmp-')).map((n) => readLock(away, n)));
+  const expires = Math.max(...held.map((i) => Date.parse(i!.expires)));
+  await until(async () => Date.now() > expires);
+  return async () => {
+    await fs.rm(locks);
+    await fs.rename(`${locks}.away`, locks);
+  };
+}

@@ -15,6 +15,7 @@
 // A retried or repeated prune is harmless: rows already DELETED are skipped, records already
 // gone are ignored by the repository.
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { validate as isUuid } from 'uuid';
 import { Backup, BackupDestination, Policy } from '../../db/entities/index.ts';
 import type { SecretBox } from '../../db/secrets.ts';
 import { openDestinationRepository } from '../backup/destination-repository.ts';
@@ -33,8 +34,6 @@ export type PruneExecutorDeps = {
 };
 
 export class PruneTaskError extends Error {}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type PruneSummary = {
   deleted: number;
@@ -166,7 +165,7 @@ async function collect(em: EntityManager, deps: PruneExecutorDeps, destinationId
 async function abandonedRecords(em: EntityManager, destinationId: string, records: BackupRecord[]): Promise<string[]> {
   if (records.length === 0) return [];
   const rowIdOf = (r: BackupRecord) => (r.metadata as { strongboxBackupId?: unknown } | null)?.strongboxBackupId;
-  const rowIds = records.map(rowIdOf).filter((id): id is string => typeof id === 'string' && UUID.test(id));
+  const rowIds = records.map(rowIdOf).filter((id): id is string => typeof id === 'string' && isUuid(id));
   const rows = await em.find(
     Backup,
     { destination: destinationId, state: { $in: ['DELETED', 'FAILED'] }, $or: [{ repositoryBackupId: { $in: records.map((r) => r.id) } }, { id: { $in: rowIds } }] },

@@ -22,7 +22,6 @@ import { coalesce, Libvirt, type DomainDisk } from './libvirt.ts';
 import { NbdClient } from './nbd-client.ts';
 import { HypervisorSession } from './hypervisor-session.ts';
 import type { Transport } from './instance-backup.ts';
-import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 export interface CheckpointBackupOptions {
@@ -244,18 +243,7 @@ export class CheckpointInstanceBackup extends HypervisorSession<CheckpointBackup
       this.files.push(this.relayPid);
       await conn.startBackground(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr,fork UNIX-CONNECT:${this.socket}`, this.relayPid, 'TRANSFER_FAILED');
     }
-    const host = t.bindAddress === '0.0.0.0' ? this.options.credentials.host : t.bindAddress;
-    for (let i = 0; ; i++) {
-      try {
-        return await new Promise<Socket>((resolve, reject) => {
-          const s = netConnect({ host, port: t.port }, () => resolve(s));
-          s.once('error', reject);
-        });
-      } catch (e) {
-        if (i >= 50) throw new StrategyError('TRANSFER_FAILED', `netcat relay on ${host}:${t.port} unreachable`, { cause: e });
-        await sleep(50);
-      }
-    }
+    return this.relaySocket(t);
   }
 
   private async stopRelay() {

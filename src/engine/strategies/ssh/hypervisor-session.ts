@@ -2,6 +2,9 @@
 // hypervisor connection (reopened to the pinned host key when it dropped, so cleanup still
 // reaches the host), libvirt on it, the domain, and the order prepare → one point in time
 // (atOnePoint) → expose, with close() on any failure.
+import { connect as netConnect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StrategyError } from '../disk-source.ts';
 import { atOnePoint, type Consistency } from './consistent-point.ts';
 import { HypervisorConnection, type HypervisorCredentials } from './connection.ts';
 import { Libvirt } from './libvirt.ts';
@@ -32,6 +35,25 @@ export abstract class HypervisorSession<O extends SessionOptions> {
 
   async libvirt(): Promise<Libvirt> {
     return new Libvirt(await this.connection(), this.options.libvirtUri);
+  }
+
+  /**
+   * A TCP connection to a netcat relay just started on the hypervisor (`socat TCP-LISTEN…`),
+   * retried while the relay comes up; at `bindAddress` 0.0.0.0 it is reached at the SSH host.
+   */
+  async relaySocket(relay: { bindAddress: string; port: number }): Promise<Socket> {
+    const host = relay.bindAddress === '0.0.0.0' ? this.options.credentials.host : relay.bindAddress;
+    for (let i = 0; ; i++) {
+      try {
+        return await new Promise<Socket>((resolve, reject) => {
+          const s = netConnect({ host, port: relay.port }, () => resolve(s));
+          s.once('error', reject);
+        });
+      } catch (e) {
+        if (i >= 50) throw new StrategyError('TRANSFER_FAILED', `netcat relay on ${host}:${relay.port} unreachable`, { cause: e });
+        await sleep(50);
+      }
+    }
   }
 
   /** The point in time, once, inside the caller's atOnePoint window. */

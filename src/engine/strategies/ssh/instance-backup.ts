@@ -11,7 +11,6 @@
 // so the chain is always Nova's own files + at most one Strongbox layer. With `track: false` the
 // new overlay is merged back (`blockcommit --active --shallow --pivot`) and the chain is exactly
 // Nova's again. Any failure merges the new overlay back and deletes it.
-import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { splitExtent, StrategyError, type DataExtent, type Extent, type StrategyDiskSource } from '../disk-source.ts';
@@ -291,18 +290,7 @@ export class SshDiskSource implements StrategyDiskSource {
     // Netcat mode: the data leaves the hypervisor over plain TCP (trusted networks only); a
     // one-shot relay from TCP to qemu-nbd's socket, started and stopped over SSH.
     await conn.startBackground(`socat TCP-LISTEN:${t.port},bind=${t.bindAddress},reuseaddr UNIX-CONNECT:${this.socket}`, `${this.pidFile}.relay`, 'TRANSFER_FAILED');
-    const host = t.bindAddress === '0.0.0.0' ? this.session.options.credentials.host : t.bindAddress;
-    for (let i = 0; ; i++) {
-      try {
-        return await new Promise<Socket>((resolve, reject) => {
-          const s = netConnect({ host, port: t.port }, () => resolve(s));
-          s.once('error', reject);
-        });
-      } catch (e) {
-        if (i >= 50) throw new StrategyError('TRANSFER_FAILED', `netcat relay on ${host}:${t.port} unreachable`, { cause: e });
-        await sleep(50);
-      }
-    }
+    return this.session.relaySocket(t);
   }
 
   async allocatedExtents(): Promise<Extent[]> {
