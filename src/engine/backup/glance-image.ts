@@ -168,10 +168,17 @@ export async function uploadImageFromBackup(
     // on a body nobody reads.
     let stalled: (() => void) | null = null;
     let failed = false;
+    let sent = 0;
     const sink = new Writable({
       highWaterMark: 1 << 20,
+      // The body ends only after the sink's last buffered chunk went into it.
+      final(cb) {
+        body.end();
+        cb();
+      },
       write(chunk: Buffer, _enc, cb) {
         if (failed) return cb();
+        sent += chunk.length;
         md5.update(chunk);
         sha512.update(chunk);
         if (body.write(chunk)) return cb();
@@ -192,17 +199,20 @@ export async function uploadImageFromBackup(
       throw e;
     });
     upload.catch(() => {});
+    let restored: number;
     try {
-      await repo.restore(from.repositoryBackupId, from.position, { kind: 'stream', stream: sink }, {
+      restored = (await repo.restore(from.repositoryBackupId, from.position, { kind: 'stream', stream: sink }, {
         signal: AbortSignal.any([o.signal, stop.signal]), onProgress: o.onProgress,
-      });
+      })).bytes;
+      // The restore returns once its writes are accepted; the sink may still hold some of them.
+      await new Promise<void>((resolve, reject) => sink.end((e?: Error | null) => (e ? reject(e) : resolve())));
     } catch (e) {
       if (!failed) body.destroy(e as Error);
       await upload.catch(() => {});
       throw failed ? await upload.then(() => e, (u: unknown) => u) : e;
     }
-    body.end();
     await upload;
+    if (sent !== restored) throw new GlanceImageError(`image ${created.id}: ${sent} bytes sent, the backed-up disk has ${restored}`);
     const active = await waitForStatus(`image ${created.id}`, () => os.glance.getImage(created.id, o.signal), (i) => i.status, ['active'], {
       ...o.wait, signal: o.signal, errorStates: ['killed', 'deleted', 'pending_delete'],
     });
