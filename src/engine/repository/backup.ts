@@ -4,16 +4,17 @@
 //   - outside the source's allocated extents     → zero chunk (not read, not stored);
 //   - with a parent and `changedExtents`, a slot no changed extent touches → the parent's chunk id
 //     (not read: the disk is a full point in time all the same, restore never replays a chain);
-//   - otherwise read, zero-checked, hashed (worker), deduplicated against the index, and only if
-//     new compressed + encrypted (worker) and added to a pack.
-// At most `inflight` chunks are between read and pack at any time, and at most two packs are
+//   - otherwise read (by the worker itself when the disk is a local file), zero-checked and hashed
+//     in a worker, deduplicated against the index, and only if new compressed + encrypted
+//     (worker) and added to a pack. Consecutive chunks travel to the workers in batches.
+// At most ~8 MiB of chunks are between read and pack at any time, and at most two packs are
 // uploading, so memory stays bounded whatever the disk size.
 import type { BackupRecord, DiskRecord } from './backup-record.ts';
 import { encodeRecord } from './backup-record.ts';
 import type { DiskSource, Extent } from './disk-source.ts';
 import { mergeExtents } from './disk-source.ts';
 import { RepositoryError } from './errors.ts';
-import { layout, newBackupId, randomName } from './format.ts';
+import { ID_BYTES, SEAL_OVERHEAD, layout, newBackupId, randomName } from './format.ts';
 import { Manifest } from './manifest.ts';
 import { putSealed } from './objects.ts';
 import { PackWriter } from './pack-writer.ts';
@@ -188,47 +189,74 @@ async function backupDisk(
   const inAllocated = allocated ? overlapTester(mergeExtents(allocated)) : () => true;
   const usable = parent && parent.chunkSize === cs ? parent : null;
   const inChanged = usable ? overlapTester(mergeExtents(input.changedExtents ?? [])) : () => true;
-  const zero = Buffer.alloc(cs);
   const pool = repo.pool;
+  // Consecutive chunks to read go to a worker in batches of up to BATCH_BYTES: one read, one
+  // message and one wake-up per batch instead of per chunk. Each batch's buffer leaves `at`
+  // bytes free before the chunks, so the blobs sealed over it never reach a chunk not yet sealed.
+  const perBatch = Math.max(1, Math.floor(BATCH_BYTES / cs));
+  const at = SEAL_OVERHEAD * perBatch;
   // ~8 MiB of chunks between read and pack: deep enough to hide read and message latency behind
   // the workers, small enough to keep memory flat.
-  const inflightLimit = Math.max(8, Math.floor((8 << 20) / cs));
-  // Chunk buffers are reused (room for the sealed blob, which the worker writes over the chunk).
-  const buffers = new BufferPool(cs + 64, inflightLimit);
+  const inflightLimit = Math.max(4, Math.floor((8 << 20) / (perBatch * cs)));
+  const buffers = new BufferPool(at + perBatch * cs, inflightLimit);
 
   // Share of recent hashed chunks that were new (moving average over ~16). Above SPECULATE_ABOVE a
-  // chunk is sealed in the same worker round trip as its hash: half the messages and wake-ups,
-  // at the price of a wasted seal for the few duplicates. A first backup stays there; a backup
-  // of a mostly known disk (day2 without changed extents, a clone) hashes first.
+  // batch is sealed in the same worker round trip as its hashes: half the messages and wake-ups,
+  // at the price of wasted seals for the few duplicates. A first backup stays there; a backup of a
+  // mostly known disk (day2 without changed extents, a clone) hashes first.
   let newShare = 1;
   let failure: unknown = null;
-  // Chunks in flight, and the loop's wake-up when one finishes. (Not Promise.race over the
-  // running set: each race adds a reaction to every pending chunk, ~inflight objects per chunk.)
+  // Batches in flight, and the loop's wake-up when one finishes. (Not Promise.race over the
+  // running set: each race adds a reaction to every pending batch.)
   let running = 0;
   let wake: (() => void) | null = null;
   const oneFinished = () => new Promise<void>((r) => (wake = r));
 
-  const processChunk = async (i: number, offset: number, length: number) => {
-    const buf = await source.read(offset, length, buffers.take(length));
-    if (buf.length !== length) throw new Error(`${input.name}: short read at ${offset}`);
-    totals.read += length;
-    if (buf.equals(length === cs ? zero : zero.subarray(0, length))) {
-      totals.zero += length;
+  type Batch = { first: number; offset: number; lengths: number[]; span: number };
+  const processBatch = async ({ first, offset, lengths, span }: Batch) => {
+    let buf = buffers.take(at + span);
+    try {
+      if (source.fd === undefined) {
+        const into = buf.subarray(at);
+        const got = await source.read(offset, span, into);
+        if (got.length !== span) throw new Error(`${input.name}: short read at ${offset}`);
+        if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) got.copy(into);
+      }
+      const read = source.fd === undefined ? undefined : { fd: source.fd, position: offset };
+      const speculate = newShare >= SPECULATE_ABOVE;
+      let r = await pool.chunks(buf, { at, lengths, read, seal: speculate ? 'all' : 'none' }).catch((e: Error) => {
+        throw Object.assign(new Error(`${input.name}: ${e.message}`), { cause: e });
+      });
+      buf = r.buf;
+      totals.read += span;
+      const fresh: number[] = [];
+      for (let k = 0; k < lengths.length; k++) {
+        if (r.zero[k]) {
+          totals.zero += lengths[k];
+          continue;
+        }
+        const id = r.ids.subarray(k * ID_BYTES, (k + 1) * ID_BYTES);
+        manifest.setId(first + k, id);
+        if (isNew(id)) fresh.push(k);
+      }
+      if (!speculate && fresh.length) {
+        r = await pool.chunks(buf, { at, lengths, ids: r.ids, seal: fresh });
+        buf = r.buf;
+      }
+      const keep = new Set(fresh);
+      const stores: Promise<void>[] = [];
+      for (const s of r.sealed) {
+        if (!keep.has(s.chunk)) continue; // a duplicate sealed in vain
+        const id = r.ids.subarray(s.chunk * ID_BYTES, (s.chunk + 1) * ID_BYTES);
+        totals.newChunks++;
+        totals.newBytes += lengths[s.chunk];
+        totals.stored += s.length;
+        stores.push(writer.add(id, buf.subarray(s.offset, s.offset + s.length), lengths[s.chunk], s.flags));
+      }
+      await Promise.all(stores);
+    } finally {
       buffers.give(buf);
-      return;
     }
-    if (newShare >= SPECULATE_ABOVE) {
-      // Mostly new chunks lately: hash and seal in one round trip, the seal wasted if a duplicate.
-      const s = await pool.hashSeal(buf);
-      manifest.setId(i, s.id);
-      if (!isNew(s.id)) return buffers.give(s.blob);
-      return store(s.id, s.blob, length, s.flags);
-    }
-    const h = await pool.hash(buf);
-    manifest.setId(i, h.id);
-    if (!isNew(h.id)) return buffers.give(h.buf);
-    const s = await pool.seal(h.buf, h.id);
-    return store(h.id, s.blob, length, s.flags);
   };
   /** Counts a hashed chunk as new (and pending) or as a duplicate; tracks the recent new share. */
   const isNew = (id: Buffer): boolean => {
@@ -242,19 +270,29 @@ async function backupDisk(
     pending.add(hex);
     return true;
   };
-  const store = async (id: Buffer, blob: Buffer, length: number, flags: number) => {
-    totals.newChunks++;
-    totals.newBytes += length;
-    totals.stored += blob.length;
-    await writer.add(id, blob, length, flags);
-    buffers.give(blob);
-  };
 
   const finished = () => {
     running--;
     const w = wake;
     wake = null;
     w?.();
+  };
+  let batch: Batch | null = null;
+  const dispatch = async () => {
+    const b = batch;
+    batch = null;
+    if (!b) return;
+    while (running >= inflightLimit) await oneFinished();
+    running++;
+    void processBatch(b)
+      .then(() => {
+        totals.done += b.span;
+        progress();
+      })
+      .catch((e) => {
+        failure ??= e;
+      })
+      .then(finished);
   };
 
   for (let i = 0; i < manifest.count && !failure; i++) {
@@ -266,6 +304,7 @@ async function backupDisk(
     const length = manifest.chunkLength(i);
     const end = offset + length;
     if (!inAllocated(offset, end)) {
+      await dispatch(); // a batch is consecutive chunks
       totals.zero += length;
       totals.done += length;
       progress();
@@ -274,6 +313,7 @@ async function backupDisk(
     if (usable && i < usable.count && usable.chunkLength(i) === length && !inChanged(offset, end)) {
       const pid = usable.id(i);
       if (!pid || repo.index.has(pid)) {
+        await dispatch();
         manifest.setId(i, pid);
         if (pid) totals.parentBytes += length;
         else totals.zero += length;
@@ -282,23 +322,22 @@ async function backupDisk(
         continue;
       }
     }
-    while (running >= inflightLimit) await oneFinished();
-    running++;
-    void processChunk(i, offset, length)
-      .then(() => {
-        totals.done += length;
-        progress();
-      })
-      .catch((e) => {
-        failure ??= e;
-      })
-      .then(finished);
+    if (batch && batch.lengths.length < perBatch) {
+      batch.lengths.push(length);
+      batch.span += length;
+      continue;
+    }
+    await dispatch();
+    batch = { first: i, offset, lengths: [length], span: length };
   }
+  if (!failure) await dispatch();
   while (running) await oneFinished();
   if (failure) throw failure;
   return manifest;
 }
 
+/** Bytes of consecutive chunks sent to a worker at once. */
+const BATCH_BYTES = 1 << 20;
 /** Recent new-chunk share above which hash and seal go to the worker together. */
 const SPECULATE_ABOVE = 0.75;
 

@@ -18,6 +18,8 @@ export const DEFAULT_ZSTD_LEVEL = 1;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const ID_BYTES = 32;
+/** Bytes sealing adds to a value (nonce and tag). */
+export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
 /** Blob flags (index entry / pack trailer). */
 export const FLAG_ZSTD = 1;

@@ -1,26 +1,30 @@
 // Body of a worker thread: the CPU-heavy per-chunk work (HMAC-SHA256 id, zstd, AES-256-GCM, and
 // the reverse with verification) runs here so every core is busy while the main thread reads and
 // writes. Buffers move in and out by transfer, never by copy, and come back to the main thread
-// to be reused: a sealed blob is written over its own plain chunk, a restored group is
-// decompressed into a buffer the main thread lends. The only per-chunk allocation left is the
+// to be reused: a backup batch's blobs are sealed over its own plain chunks (which this thread
+// reads itself from a local disk), a restored group is decompressed into a buffer the main
+// thread lends. The only per-chunk allocation left is the
 // cipher's output (young garbage of this thread, collected by releasedBytes' minor GCs).
 import { closeSync, openSync, readSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, open, sealInto } from './keys.ts';
+import { ID_BYTES, SEAL_OVERHEAD } from './format.ts';
 import { ChunkCompressor, ChunkDecompressor } from './compress.ts';
 import { releasedBytes } from './memory.ts';
 
 export type BlobToOpen = { offset: number; length: number; flags: number; rawLength: number; id: Uint8Array };
 
 export type WorkerRequest =
-  | { op: 'hash'; seq: number; buf: Uint8Array }
   /** Closes the pack file a restore left open. */
   | { op: 'release'; seq: number }
-  /** `buf`'s ArrayBuffer must have room for the chunk + 28 bytes: the blob is written over it. */
-  | { op: 'seal'; seq: number; buf: Uint8Array; id: Uint8Array }
-  /** hash then seal in one round trip (same room rule as seal); answers the id and the blob. */
-  | { op: 'hashSeal'; seq: number; buf: Uint8Array }
+  /** A batch of consecutive chunks of a disk (backup.ts): chunk k is `lengths[k]` bytes of `buf`,
+   *  the first at byte `at` (read here from file descriptor `read.fd` at `read.position` when
+   *  given). Each is zero-checked and hashed (unless `ids` already holds their ids), and those
+   *  `seal` names (all non-zero ones, or these indices) are compressed and sealed, the blobs
+   *  written one after the other from the start of `buf`. `at` ≥ SEAL_OVERHEAD × chunks, so a
+   *  blob never reaches a chunk not yet sealed. */
+  | { op: 'chunks'; seq: number; buf: Uint8Array; at: number; lengths: number[]; read?: { fd: number; position: number }; ids?: Uint8Array; seal: 'all' | 'none' | number[] }
   /** Blobs lying in `buf`, decrypted, decompressed and verified into `out`, one after the other.
    *  `trustSeal`: the blob opening under its id (the AAD) is the check; the id is not recomputed
    *  (restore without --verify, docs/repository-format.md "What a restore checks"). */
@@ -30,8 +34,11 @@ export type WorkerRequest =
    *  `buf`, or are read here from `file` (`length` bytes at `offset`). */
   | { op: 'restore'; seq: number; buf?: Uint8Array; file?: { path: string; offset: number; length: number }; blobs: BlobToOpen[]; fd: number; position: number; direct?: number; trustSeal?: boolean };
 
+/** A sealed chunk of a 'chunks' batch: its index in the batch and its blob in `buf`. */
+export type SealedChunk = { chunk: number; offset: number; length: number; flags: number };
+
 export type WorkerResponse =
-  | { seq: number; ok: true; id?: Uint8Array; buf?: Uint8Array; blob?: Uint8Array; flags?: number; out?: Uint8Array }
+  | { seq: number; ok: true; buf?: Uint8Array; out?: Uint8Array; ids?: Uint8Array; zero?: Uint8Array; sealed?: SealedChunk[] }
   | { seq: number; ok: false; error: string; blobIndex?: number; writeCode?: string; readCode?: string; readBytes?: number };
 
 const { dataKey, idKey, level } = workerData as { dataKey: Uint8Array; idKey: Uint8Array; level: number };
@@ -137,6 +144,47 @@ function openBlobs(buf: Buffer, blobs: BlobToOpen[], out: Buffer, trustSeal = fa
   return at;
 }
 
+let zeros = new Uint8Array(0);
+
+/** The 'chunks' request (see WorkerRequest). */
+function chunks(buf: Buffer, msg: WorkerRequest & { op: 'chunks' }) {
+  const { at, lengths, seal } = msg;
+  const span = lengths.reduce((s, n) => s + n, 0);
+  if (at < SEAL_OVERHEAD * lengths.length || at + span > buf.length) return { error: 'no room for the batch' };
+  if (msg.read) {
+    let done = 0;
+    for (let n = 1; done < span && n > 0; done += n) n = readSync(msg.read.fd, buf, at + done, span - done, msg.read.position + done);
+    if (done < span) return { error: `unexpected end of disk at ${msg.read.position + done}` };
+  }
+  const ids = msg.ids ? Buffer.from(msg.ids.buffer, msg.ids.byteOffset, msg.ids.length) : Buffer.alloc(ID_BYTES * lengths.length);
+  const zero = new Uint8Array(lengths.length);
+  const sealed: SealedChunk[] = [];
+  const which = Array.isArray(seal) ? new Set(seal) : null;
+  let garbage = 0;
+  let cursor = 0; // where the next blob goes: never past the start of the chunk it seals
+  for (let k = 0, off = at; k < lengths.length; off += lengths[k++]) {
+    const plain = buf.subarray(off, off + lengths[k]);
+    const id = ids.subarray(k * ID_BYTES, (k + 1) * ID_BYTES);
+    if (!msg.ids) {
+      if (zeros.length < plain.length) zeros = new Uint8Array(plain.length);
+      if (plain.equals(zeros.subarray(0, plain.length))) {
+        zero[k] = 1;
+        continue;
+      }
+      chunkId(ik, plain).copy(id);
+    }
+    if (seal === 'none' || (which && !which.has(k))) continue;
+    const { data, flags } = compressor.compress(plain);
+    // cursor ≤ off − SEAL_OVERHEAD (the `at` rule), so the blob fits before the next chunk. When
+    // stored raw, `data` is `plain` itself: sealInto reads it whole before it writes.
+    const n = sealInto(dk, data, id, buf.subarray(cursor, off + lengths[k]));
+    sealed.push({ chunk: k, offset: cursor, length: n, flags });
+    cursor += n;
+    garbage += n;
+  }
+  return { ids: new Uint8Array(ids.buffer, ids.byteOffset, ids.length), zero, sealed, garbage };
+}
+
 // One request at a time, in order; a restore's write may still run while the next is handled.
 let queue = Promise.resolve();
 parentPort!.on('message', (msg: WorkerRequest) => {
@@ -149,20 +197,12 @@ async function handle(msg: WorkerRequest): Promise<void> {
       if (openPack) closeSync(openPack.fd);
       openPack = null;
       parentPort!.postMessage({ seq: msg.seq, ok: true });
-    } else if (msg.op === 'hash') {
+    } else if (msg.op === 'chunks') {
       const buf = view(msg.buf);
-      const id = new Uint8Array(chunkId(ik, buf)); // standalone: not a view of the 8 KiB pool
-      parentPort!.postMessage({ seq: msg.seq, ok: true, id, buf }, [buf.buffer as ArrayBuffer]);
-    } else if (msg.op === 'seal' || msg.op === 'hashSeal') {
-      const plain = view(msg.buf);
-      const id = msg.op === 'seal' ? Buffer.from(msg.id.buffer, msg.id.byteOffset, msg.id.length) : new Uint8Array(chunkId(ik, plain));
-      const { data, flags } = compressor.compress(plain);
-      // When stored raw, `data` is `plain` itself: sealInto reads it whole before it writes.
-      const whole = Buffer.from(plain.buffer, plain.byteOffset, plain.buffer.byteLength - plain.byteOffset);
-      const n = sealInto(dk, data, id, whole);
-      const answer = { seq: msg.seq, ok: true, blob: whole.subarray(0, n), flags, id: msg.op === 'seal' ? undefined : id };
-      parentPort!.postMessage(answer, [whole.buffer as ArrayBuffer]);
-      releasedBytes(n); // the cipher's output (counted as a number: the transfer emptied the views)
+      const r = chunks(buf, msg);
+      if ('error' in r) return void parentPort!.postMessage({ seq: msg.seq, ok: false, error: r.error });
+      parentPort!.postMessage({ seq: msg.seq, ok: true, buf, ...r }, [buf.buffer as ArrayBuffer]);
+      releasedBytes(r.garbage); // the cipher's output (a number: the transfer emptied the views)
     } else if (msg.op === 'open') {
       const buf = view(msg.buf);
       const out = view(msg.out);

@@ -5,12 +5,15 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RepositoryKeys } from './keys.ts';
-import type { BlobToOpen, WorkerRequest, WorkerResponse } from './worker-thread.ts';
+import type { BlobToOpen, SealedChunk, WorkerRequest, WorkerResponse } from './worker-thread.ts';
 import { reclaim, transferable } from './buffer-pool.ts';
 
 type Pending = { resolve: (r: WorkerResponse & { ok: true }) => void; reject: (e: Error) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type OpenBlob = BlobToOpen;
+export type { SealedChunk };
+/** What a 'chunks' request says besides its buffer (worker-thread.ts). */
+export type ChunkBatch = { at: number; lengths: number[]; read?: { fd: number; position: number }; ids?: Uint8Array; seal: 'all' | 'none' | number[] };
 /** Where and how a worker writes a restored group: `fd` at `position`, aligned parts through
  *  `direct` (the same file opened O_DIRECT) when given; `trustSeal` skips recomputing ids. */
 export type RestoreWrite = { fd: number; position: number; direct?: number; trustSeal: boolean };
@@ -81,26 +84,16 @@ export class WorkerPool {
     });
   }
 
-  /** Keyed id of a chunk. The buffer is moved to the worker and back: use the returned one. */
-  async hash(buf: Buffer): Promise<{ id: Buffer; buf: Buffer }> {
-    const b = owned(buf, buf.length);
-    const r = await this.send({ op: 'hash', buf: b }, [b.buffer as ArrayBuffer]);
-    return { id: Buffer.from(r.id!), buf: reclaim(r.buf!) };
-  }
-
-  /** Compressed + encrypted blob of a chunk, written over the chunk's own memory when it has room
-   *  for 28 more bytes (a BufferPool's), else over a copy. `buf` is consumed (moved to the worker). */
-  async seal(buf: Buffer, id: Buffer): Promise<{ blob: Buffer; flags: number }> {
-    const b = owned(buf, buf.length + 28);
-    const r = await this.send({ op: 'seal', buf: b, id: new Uint8Array(id) }, [b.buffer as ArrayBuffer]);
-    return { blob: reclaim(r.blob!), flags: r.flags! };
-  }
-
-  /** hash and seal in one round trip: the id and the sealed blob (same memory rule as seal). */
-  async hashSeal(buf: Buffer): Promise<{ id: Buffer; blob: Buffer; flags: number }> {
-    const b = owned(buf, buf.length + 28);
-    const r = await this.send({ op: 'hashSeal', buf: b }, [b.buffer as ArrayBuffer]);
-    return { id: Buffer.from(r.id!), blob: reclaim(r.blob!), flags: r.flags! };
+  /** A batch of consecutive chunks (worker-thread.ts, op 'chunks'): zero-checked, hashed, and the
+   *  chosen ones compressed and sealed over `buf`'s memory. `buf` must be transferable (a
+   *  BufferPool's); it is moved to the worker and back: use the returned one. */
+  async chunks(buf: Buffer, batch: ChunkBatch): Promise<{ buf: Buffer; ids: Buffer; zero: Uint8Array; sealed: SealedChunk[] }> {
+    if (!transferable(buf)) throw new Error('a chunk batch needs a buffer of its own');
+    const transfer = [buf.buffer as ArrayBuffer];
+    // Ids as a standalone copy: cloning a view of Node's 8 KiB buffer pool copies the whole slab.
+    const ids = batch.ids && new Uint8Array(batch.ids);
+    const r = await this.send({ op: 'chunks', buf, ...batch, ids }, transfer);
+    return { buf: reclaim(r.buf!), ids: Buffer.from(r.ids!.buffer, r.ids!.byteOffset, r.ids!.length), zero: r.zero!, sealed: r.sealed! };
   }
 
   /** Decrypts, decompresses and verifies blobs lying in `buf` into `out`, one after the other
