@@ -17,7 +17,7 @@ import { RepositoryError } from './errors.ts';
 import { ID_BYTES, SEAL_OVERHEAD, layout, newBackupId, randomName } from './format.ts';
 import { Manifest } from './manifest.ts';
 import { putSealed } from './objects.ts';
-import { PackWriter } from './pack-writer.ts';
+import { PackWriter, type RunBlob } from './pack-writer.ts';
 import { BufferPool } from './buffer-pool.ts';
 import type { Repository } from './repository.ts';
 
@@ -243,16 +243,27 @@ async function backupDisk(
         r = await pool.chunks(buf, { at, lengths, ids: r.ids, seal: fresh });
         buf = r.buf;
       }
+      // The blobs to store, as runs lying one after the other in `buf`: one pack write per run.
       const keep = new Set(fresh);
       const stores: Promise<void>[] = [];
+      let run: { start: number; end: number; blobs: RunBlob[] } | null = null;
+      const flush = () => run && stores.push(writer.addRun(run.blobs, buf.subarray(run.start, run.end)));
       for (const s of r.sealed) {
         if (!keep.has(s.chunk)) continue; // a duplicate sealed in vain
         const id = r.ids.subarray(s.chunk * ID_BYTES, (s.chunk + 1) * ID_BYTES);
         totals.newChunks++;
         totals.newBytes += lengths[s.chunk];
         totals.stored += s.length;
-        stores.push(writer.add(id, buf.subarray(s.offset, s.offset + s.length), lengths[s.chunk], s.flags));
+        const blob = { id, length: s.length, rawLength: lengths[s.chunk], flags: s.flags };
+        if (run && run.end === s.offset) {
+          run.blobs.push(blob);
+          run.end += s.length;
+        } else {
+          flush();
+          run = { start: s.offset, end: s.offset + s.length, blobs: [blob] };
+        }
       }
+      flush();
       await Promise.all(stores);
     } finally {
       buffers.give(buf);
