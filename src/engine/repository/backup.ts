@@ -83,6 +83,7 @@ export async function runBackup(repo: Repository, disks: DiskInput[], opts: Back
   if (!opts.parent && disks.some((d) => d.changedExtents)) throw RepositoryError.invalid('changed extents need a parent backup');
   if (opts.signal?.aborted) throw RepositoryError.aborted();
 
+  void repo.pool; // the worker threads boot while the lock is taken and the index read
   const lock = await repo.lock('shared', 'backup', opts.signal);
   // Stop at the caller's abort, or once the lock could not be refreshed (locks.ts).
   const signal = opts.signal ? AbortSignal.any([opts.signal, lock.signal]) : lock.signal;
