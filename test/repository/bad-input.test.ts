@@ -130,6 +130,24 @@ describe('bad input gets a clear typed error and changes nothing', () => {
     await repo.close();
   });
 
+  it('a disk that ends before its size: the error names the disk and the offset, no backup written', async () => {
+    const repo = await openRepository(dir);
+    const file = path.join(dir, 'shrinking.raw');
+    await fs.copyFile(disk, file);
+    const src = await FileDiskSource.open(file);
+    await fs.truncate(file, 5 * 1024 * 1024); // after open: the source still says 13 MiB
+    // Read every chunk (as a block device would be), so the worker threads meet the end.
+    const whole = { size: src.size, fd: src.fd, read: src.read.bind(src), allocatedExtents: async () => null };
+    const e = await repo.backup([{ name: 'vdb', source: whole }]).catch((x: Error) => x);
+    // Batches are read in parallel: the first to fail is at the end or past it.
+    expect(String((e as Error).message)).toMatch(/^vdb: unexpected end of disk at \d+$/);
+    expect(Number(/\d+$/.exec((e as Error).message)![0])).toBeGreaterThanOrEqual(5 * 1024 * 1024);
+    await src.close();
+    expect((await repo.list()).map((b) => b.id)).toEqual([backupId]);
+    expect(await fs.readdir(path.join(root, 'locks'))).toEqual([]);
+    await repo.close();
+  });
+
   it('the CLI backup prints one JSON line with the figures and restores byte-identical', async () => {
     const r = await runCli(['backup', '--destination', `file://${root}`, '--disk', disk, '--tag', 'cli']);
     expect(r.code).toBe(0);
