@@ -11,9 +11,9 @@ export type Extent = { offset: number; length: number };
 export interface DiskSource {
   /** Logical size of the disk in bytes. */
   readonly size: number;
-  /** Exactly `length` bytes from `offset` (fewer only at the end of the disk). The buffer may be
-   *  handed to a worker thread: give it its own ArrayBuffer (Buffer.allocUnsafeSlow). `into`, when
-   *  given, is a reusable buffer of `length` bytes to read into (and return) if the source can. */
+  /** Exactly `length` bytes from `offset` (fewer only at the end of the disk). `into`, when given,
+   *  is a buffer of `length` bytes to read into (and return) if the source can; a buffer of the
+   *  source's own is copied there. */
   read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** A file descriptor the backup's worker threads may read the disk from themselves (pread at
    *  any offset), when the disk is a local file or block device: the bytes then never pass

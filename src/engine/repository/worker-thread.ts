@@ -3,8 +3,8 @@
 // writes. Buffers move in and out by transfer, never by copy, and come back to the main thread
 // to be reused: a backup batch's blobs are sealed over its own plain chunks (which this thread
 // reads itself from a local disk), a restored group is decompressed into a buffer the main
-// thread lends. The only per-chunk allocation left is the
-// cipher's output (young garbage of this thread, collected by releasedBytes' minor GCs).
+// thread lends. The only per-chunk allocation left is the cipher's output (young garbage of
+// this thread, collected by releasedBytes' minor GCs).
 import { closeSync, openSync, readSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
