@@ -5,13 +5,13 @@
 // reads itself from a local disk), a restored group is decompressed into a buffer the main
 // thread lends. The only per-chunk allocation left is the cipher's output (young garbage of
 // this thread, collected by releasedBytes' minor GCs).
-import { closeSync, openSync, readSync, write } from 'node:fs';
-import { promisify } from 'node:util';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, open, sealInto } from './keys.ts';
 import { ID_BYTES, SEAL_OVERHEAD } from './format.ts';
 import { ChunkCompressor, ChunkDecompressor } from './compress.ts';
 import { releasedBytes } from './memory.ts';
+import { DirectWrites } from './direct-writes.ts';
 
 export type BlobToOpen = { offset: number; length: number; flags: number; rawLength: number; id: Uint8Array };
 
@@ -49,20 +49,16 @@ const decompressor = new ChunkDecompressor();
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length);
 // Restored groups land in this thread's own buffers and go straight to the target: the plain bytes
-// never cross threads. Page-aligned (WebAssembly memories), so they can be written with O_DIRECT:
-// no copy into the page cache, and no page cache filled with a disk nobody reads back soon. Two of
-// them: while one is written (a direct write waits for the device) the next group is opened into
-// the other.
+// never cross threads. Page-aligned (WebAssembly memories), so they can be written with O_DIRECT
+// (direct-writes.ts). Two of them: while one is written (a direct write waits for the device) the
+// next group is opened into the other.
 const RESTORE_BUFFERS = 2;
 /** restore.ts's MAX_RAW (not imported: this thread's bundle stays small). */
 const RESTORE_BUFFER_BYTES = 2 << 20;
 const freeRestoreBufs: Buffer[] = [];
 let restoreBufs = 0;
 const bufWaiters: (() => void)[] = [];
-// O_DIRECT's alignment (offset, length, memory): 4096 covers 512- and 4096-byte sector devices.
-const DIRECT_ALIGN = 4096;
-let directRefused = false;
-const writeAsync = promisify(write);
+const targetWrites = new DirectWrites();
 
 async function takeRestoreBuf(bytes: number): Promise<Buffer> {
   while (freeRestoreBufs.length === 0 && restoreBufs >= RESTORE_BUFFERS) await new Promise<void>((r) => bufWaiters.push(r));
@@ -84,21 +80,6 @@ function alignedBuffer(bytes: number): Buffer {
   return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, pages * 65536);
 }
 
-/** Writes `buf` at `position`: its aligned part through `direct` when there is one (a file system
- *  that refuses O_DIRECT writes, EINVAL, gets buffered writes from then on), the rest through `fd`. */
-async function writeOut(fd: number, direct: number | undefined, buf: Buffer, position: number): Promise<void> {
-  let o = 0;
-  if (direct !== undefined && !directRefused && position % DIRECT_ALIGN === 0) {
-    const aligned = buf.length - (buf.length % DIRECT_ALIGN);
-    try {
-      while (o < aligned) o += (await writeAsync(direct, buf, o, aligned - o, position + o)).bytesWritten;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      directRefused = true;
-    }
-  }
-  while (o < buf.length) o += (await writeAsync(fd, buf, o, buf.length - o, position + o)).bytesWritten;
-}
 // Groups read here (local packs): this thread's own buffer, and the pack file last opened.
 let readBuf = Buffer.alloc(0);
 let openPack: { path: string; fd: number } | null = null;
@@ -225,7 +206,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
       }
       const garbage = buf.length; // the cipher's output; read before the transfer empties `buf`
       // Answered once written; meanwhile the next request is handled (its group read, opened).
-      void writeOut(msg.fd, msg.direct, out.subarray(0, at), msg.position).then(
+      void targetWrites.writeOut(msg.fd, msg.direct, out.subarray(0, at), msg.position).then(
         () => {
           if (msg.buf) parentPort!.postMessage({ seq: msg.seq, ok: true, buf }, [buf.buffer as ArrayBuffer]);
           else parentPort!.postMessage({ seq: msg.seq, ok: true });
