@@ -30,13 +30,14 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A disk in memory; `gate` holds every read after the first until it resolves. */
 class MemoryDisk implements DiskSource {
-  reads = 0;
   constructor(readonly bytes: Buffer, private gate?: Promise<void>) {}
   get size() {
     return this.bytes.length;
   }
   async read(offset: number, length: number) {
-    if (this.reads++ > 0 && this.gate) await this.gate;
+    // Gated from the first read: the backup reads consecutive chunks in one call (1 MiB batches),
+    // and holds its lock (taken before its index was read) while it waits.
+    if (this.gate) await this.gate;
     const out = Buffer.allocUnsafeSlow(Math.min(length, this.bytes.length - offset));
     this.bytes.copy(out, 0, offset, offset + out.length);
     return out;

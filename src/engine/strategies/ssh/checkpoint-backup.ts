@@ -378,7 +378,7 @@ export class CheckpointDiskSource implements StrategyDiskSource {
     this.tracked = (await (await this.session.libvirt()).chain(this.disk.source))[0]!.format === 'qcow2';
     const spec = `driver=nbd,server.type=unix,server.path=${this.session.socket},export=${this.disk.target}`;
     const map = async (extra: string) =>
-      JSON.parse(await conn.run(['qemu-img', 'map', '--output=json', '--image-opts', spec + extra], 'MAP_FAILED')) as Array<Record<string, unknown>>;
+      JSON.parse(await conn.query(['qemu-img', 'map', '--output=json', '--image-opts', spec + extra], 'MAP_FAILED')) as Array<Record<string, unknown>>;
     this.allocated = coalesce(
       (await map('')).filter((e) => e['data'] === true).map((e) => ({ offset: Number(e['start']), length: Number(e['length']) })),
     );

@@ -149,12 +149,23 @@ export class HypervisorConnection {
 
   /** Run a command; non-zero exit → StrategyError(code) with the command's stderr as reason. */
   async run(args: string[] | string, errorCode = 'COMMAND_FAILED', opts: { prefixed?: boolean } = {}): Promise<string> {
-    const r = await this.exec(args, opts);
-    if (r.code !== 0) {
-      const what = typeof args === 'string' ? args : args.join(' ');
-      throw new StrategyError(errorCode, `${what.slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+    return outputOf(args, await this.exec(args, opts), errorCode);
+  }
+
+  /**
+   * A read-only command, asked up to three times: under heavy load an exec channel has been seen to
+   * close without an exit status although the command ran (code -1), and a query is safe to ask again.
+   */
+  async ask(args: string[]): Promise<ExecResult> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.exec(args);
+      if (r.code !== -1 || attempt === 3) return r;
     }
-    return r.stdout.toString();
+  }
+
+  /** ask; a non-zero exit → StrategyError(code) with the command's stderr as reason. */
+  async query(args: string[], errorCode: string): Promise<string> {
+    return outputOf(args, await this.ask(args), errorCode);
   }
 
   /**
@@ -190,4 +201,12 @@ export class HypervisorConnection {
     this.ended = true;
     this.client.end();
   }
+}
+
+function outputOf(args: string[] | string, r: ExecResult, errorCode: string): string {
+  if (r.code !== 0) {
+    const what = typeof args === 'string' ? args : args.join(' ');
+    throw new StrategyError(errorCode, `${what.slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+  }
+  return r.stdout.toString();
 }

@@ -41,21 +41,13 @@ export class Libvirt {
     return ['virsh', '-q', '-c', this.uri, ...args];
   }
 
-  /**
-   * A read-only query. Under heavy load an exec channel has been seen to close without an exit
-   * status although the command ran (code -1): a query is safe to ask again.
-   */
-  private async query(args: string[], errorCode: string): Promise<string> {
-    const r = await this.ask(args);
-    if (r.code !== 0) throw new StrategyError(errorCode, `${args.join(' ').slice(0, 200)} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
-    return r.stdout.toString();
+  /** A read-only query (HypervisorConnection.query: asked again when an exit status is lost). */
+  private query(args: string[], errorCode: string): Promise<string> {
+    return this.conn.query(args, errorCode);
   }
 
-  private async ask(args: string[]) {
-    for (let attempt = 1; ; attempt++) {
-      const r = await this.conn.exec(args);
-      if (r.code !== -1 || attempt === 3) return r;
-    }
+  private ask(args: string[]) {
+    return this.conn.ask(args);
   }
 
   /** The libvirt domain name of a Nova instance (Nova sets the domain UUID to the instance UUID). */
