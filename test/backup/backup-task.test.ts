@@ -3,6 +3,7 @@
 // attachments to the proxy server, nfs files), into a real repository in a temporary folder.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +13,8 @@ import { systemFork, type Orm } from '../../src/db/orm.ts';
 import { SecretBox } from '../../src/db/secrets.ts';
 import { backupExecutor } from '../../src/engine/backup/backup-executor.ts';
 import { openDestinationRepository } from '../../src/engine/backup/destination-repository.ts';
+import { layout } from '../../src/engine/repository/format.ts';
+import { open, seal } from '../../src/engine/repository/keys.ts';
 import { restoreExecutor } from '../../src/engine/backup/restore-executor.ts';
 import { cleanOrphans } from '../../src/engine/strategies/disk-attachment/janitor.ts';
 import { TASK_TAG } from '../../src/engine/strategies/disk-attachment/proxy-disks.ts';
@@ -51,13 +54,13 @@ async function queueBackup(maxAttempts = 1, instance = web1, policy?: Policy): P
   });
 }
 
-async function queueRestore(backup: Backup, name: string, mappings: Restore['mappings'] = {}): Promise<string> {
+async function queueRestore(backup: Backup, name: string, mappings: Restore['mappings'] = {}, verify = false): Promise<string> {
   return systemFork(orm).transactional(async (tx) => {
     const b = await tx.findOneOrFail(Backup, backup.id, { filters: false });
     const task = await createTask(tx as never, {
       type: 'RESTORE', cloud: tx.getReference(Cloud, cloudId), project: web1.project, instance: web1, backup: b, destination: b.destination,
-      maxAttempts: 1, params: { name, mappings },
-    }, null, { backup: b, project: web1.project, name, mappings });
+      maxAttempts: 1, params: { name, mappings, verify },
+    }, null, { backup: b, project: web1.project, name, mappings, verify });
     return task.id;
   });
 }
@@ -174,6 +177,48 @@ describe('BACKUP task (disk attachment, simulator)', () => {
     expect(restore.state).toBe('SUCCEEDED');
     expect(sha(readFileSync(t.sim.files.volumePath(restore.resultExternalId!)))).toBe(atBackup['web-1-data']);
     expect(t.sim.counts()).toEqual({ ...before, volumes: before.volumes + 1 });
+  });
+
+  it('a restore asked to verify recomputes every chunk id: a blob sealed under its id over other bytes fails it, leaving nothing', async () => {
+    // One raw (random) chunk of the data disk, re-sealed under its own id over one flipped byte:
+    // the AES-GCM seal still opens, only the recomputed id tells.
+    const dest = await systemFork(orm).findOneOrFail(BackupDestination, destinationId);
+    const repo = await openDestinationRepository(dest, secrets, { workers: 1 });
+    let pack = '';
+    let original = Buffer.alloc(0);
+    let at = 0;
+    try {
+      const record = await repo.getBackup(first.repositoryBackupId!);
+      const manifest = await repo.readManifest(record.disks[1]!.manifest);
+      const id = [...Array(manifest.count).keys()].map((i) => manifest.id(i)).find((x) => x && repo.index.get(x)?.flags === 0)!;
+      const loc = repo.index.get(id)!;
+      pack = path.join(repoDir, 'repo', layout.pack(loc.pack));
+      at = loc.offset;
+      original = readFileSync(pack).subarray(at, at + loc.length);
+      const plain = open(repo.keys.dataKey, original, id);
+      plain[0] ^= 0xff;
+      const fh = await fs.open(pack, 'r+');
+      await fh.write(seal(repo.keys.dataKey, plain, id), 0, loc.length, at);
+      await fh.close();
+    } finally {
+      await repo.close();
+    }
+    try {
+      const before = t.sim.counts();
+      const failed = await finished(await queueRestore(first, 'web-1-data-verified', { diskPosition: 1 }, true));
+      expect(failed.state).toBe('FAILED');
+      expect(failed.error).toContain('does not match its id');
+      expect(t.sim.counts()).toEqual(before);
+    } finally {
+      const fh = await fs.open(pack, 'r+');
+      await fh.write(original, 0, original.length, at);
+      await fh.close();
+    }
+    const ok = await finished(await queueRestore(first, 'web-1-data-verified', { diskPosition: 1 }, true));
+    expect(ok.error ?? null).toBeNull();
+    const restore = await systemFork(orm).findOneOrFail(Restore, { task: ok.id }, { filters: false });
+    expect(restore).toMatchObject({ state: 'SUCCEEDED', verify: true });
+    expect(sha(readFileSync(t.sim.files.volumePath(restore.resultExternalId!)))).toBe(atBackup['web-1-data']);
   });
 
   it('a restore whose server create fails deletes the volumes it made', async () => {

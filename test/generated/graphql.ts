@@ -346,6 +346,8 @@ export type StartRestoreInput = {
   name?: string | null | undefined;
   /** Target project; defaults to the backup's */
   projectId?: string | number | null | undefined;
+  /** Recompute every restored chunk's keyed hash as well (slower). Without it each chunk's AES-GCM seal, bound to its id, is the check */
+  verify?: boolean | null | undefined;
   /** Target availability zone */
   zoneId?: string | number | null | undefined;
 };

@@ -9,6 +9,7 @@ import { FsBackend } from '../../src/engine/destinations/fs.ts';
 import { layout } from '../../src/engine/repository/format.ts';
 import { readPackTrailer, type PackEntry } from '../../src/engine/repository/pack.ts';
 import { FileDiskSource } from '../../src/engine/repository/repository.ts';
+import { open, seal } from '../../src/engine/repository/keys.ts';
 import { runCli } from './cli-helpers.ts';
 import { MiB, makeImage, newRepository, openRepository, sha256File, tempDir } from './helpers.ts';
 
@@ -19,6 +20,7 @@ describe('restore trusts a chunk only when its blob opens under its id', () => {
   let backupId: string;
   let packId: string;
   let entries: PackEntry[];
+  let dataKey: Buffer;
 
   beforeEach(async () => {
     dir = await tempDir();
@@ -38,6 +40,7 @@ describe('restore trusts a chunk only when its blob opens under its id', () => {
     packId = pack.split('/')[1];
     const size = (await fs.stat(path.join(root, layout.pack(packId)))).size;
     entries = await readPackTrailer(new FsBackend(root), packId, size, repo.keys.dataKey);
+    dataKey = Buffer.from(repo.keys.dataKey);
     await repo.close();
   });
   afterEach(async () => {
@@ -83,5 +86,34 @@ describe('restore trusts a chunk only when its blob opens under its id', () => {
     const r = await runCli(['restore', '--destination', `file://${root}`, '--backup', backupId, '--disk', '0', '--to', path.join(dir, 'cli.raw')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`chunk ${a.id.toString('hex')}`);
+  });
+
+  it('a blob sealed under its own id over other bytes (a fault on the backup host) restores as sealed without --verify, and fails DAMAGED with it', async () => {
+    const a = entries.find((e) => e.flags === 0 && e.rawLength === 256 << 10)!;
+    const file = path.join(root, layout.pack(packId));
+    const fh = await fs.open(file, 'r+');
+    const blob = Buffer.alloc(a.length);
+    await fh.read(blob, 0, a.length, a.offset);
+    const plain = open(dataKey, blob, a.id);
+    plain[1000] ^= 0xff;
+    const resealed = seal(dataKey, plain, a.id); // a valid seal under a's id, over bytes that are not a's
+    expect(resealed.length).toBe(a.length);
+    await fh.write(resealed, 0, resealed.length, a.offset);
+    await fh.close();
+
+    const repo = await openRepository(dir);
+    const trusted = path.join(dir, 'trusted.raw');
+    await repo.restore(backupId, 0, { kind: 'file', path: trusted });
+    const [got, want] = [await fs.readFile(trusted), await fs.readFile(image)];
+    const differ = [...got.keys()].filter((i) => got[i] !== want[i]);
+    expect(differ).toHaveLength(1); // exactly the flipped byte: the seal alone cannot tell
+    expect(got[differ[0]]).toBe(want[differ[0]] ^ 0xff);
+    const verified = path.join(dir, 'verified.raw');
+    await expect(repo.restore(backupId, 0, { kind: 'file', path: verified }, { verify: true })).rejects.toMatchObject({
+      code: 'DAMAGED',
+      message: expect.stringContaining(`chunk ${a.id.toString('hex')}`),
+    });
+    await expect(fs.stat(verified)).rejects.toThrow();
+    await repo.close();
   });
 });

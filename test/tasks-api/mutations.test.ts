@@ -19,7 +19,7 @@ const START_BACKUP = `mutation($input: StartBackupInput!) {
 }`;
 const START_RESTORE = `mutation($input: StartRestoreInput!) {
   startRestore(input: $input) {
-    task { id type state project { id } backup { id } restore { name state mappings project { id } } }
+    task { id type state project { id } backup { id } restore { name state mappings verify project { id } } }
     userErrors { code field message }
   }
 }`;
@@ -225,7 +225,7 @@ describe('task trigger mutations', () => {
     expect(ok.data.startRestore.userErrors).toEqual([]);
     expect(ok.data.startRestore.task).toMatchObject({
       type: 'RESTORE', state: 'QUEUED', project: { id: gid('Project', projectA.id) }, backup: { id: gid('Backup', backupA.id) },
-      restore: { name: 'vm-a-restored', state: 'QUEUED', project: { id: gid('Project', projectA.id) }, mappings: { networks: [{ from: 'net-1', to: 'net-2' }], flavorId: 'flv-9', securityGroups: ['default'] } },
+      restore: { name: 'vm-a-restored', state: 'QUEUED', verify: false, project: { id: gid('Project', projectA.id) }, mappings: { networks: [{ from: 'net-1', to: 'net-2' }], flavorId: 'flv-9', securityGroups: ['default'] } },
     });
     const restores = await systemFork(t.services.orm).count(Restore, {});
     expect(restores).toBe(1);
@@ -241,9 +241,9 @@ describe('task trigger mutations', () => {
     expect(await systemFork(t.services.orm).count(Restore, {})).toBe(1);
 
     // An operator may restore it into another project of the same cloud, one disk only.
-    const op = await t.gql(operator, START_RESTORE, { input: { backupId: gid('Backup', backupA.id), projectId: gid('Project', projectB.id), diskPosition: 0 } });
+    const op = await t.gql(operator, START_RESTORE, { input: { backupId: gid('Backup', backupA.id), projectId: gid('Project', projectB.id), diskPosition: 0, verify: true } });
     expect(op.data.startRestore.userErrors).toEqual([]);
-    expect(op.data.startRestore.task.restore).toMatchObject({ name: 'vm-a-restore', mappings: { diskPosition: 0 }, project: { id: gid('Project', projectB.id) } });
+    expect(op.data.startRestore.task.restore).toMatchObject({ name: 'vm-a-restore', mappings: { diskPosition: 0 }, verify: true, project: { id: gid('Project', projectB.id) } });
   });
 
   it('inventorySync is for ADMIN/OPERATOR; BILLING triggers nothing', async () => {

@@ -31,6 +31,8 @@ export class Restore extends BaseEntity {
   resultExternalId?: string;
   /** How the restore went where it had a choice (e.g. root disk: image reused or uploaded, and why). */
   note?: string;
+  /** Recompute every restored chunk's keyed id as well (the AES-GCM seal is checked either way). */
+  verify: boolean & Opt = false;
 }
 
 export const RestoreSchema = new EntitySchema<Restore, BaseEntity>({
@@ -46,5 +48,6 @@ export const RestoreSchema = new EntitySchema<Restore, BaseEntity>({
     state: { enum: true, items: () => ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] },
     resultExternalId: { type: 'string', length: 255, nullable: true },
     note: { type: 'text', nullable: true },
+    verify: { type: 'boolean', default: false },
   },
 });

@@ -152,7 +152,7 @@ export async function uploadImageFromBackup(
   repo: Repository,
   from: { repositoryBackupId: string; position: number },
   image: ImageUpload,
-  o: { signal: AbortSignal; wait?: Omit<WaitOptions, 'signal'>; onCreated?: (id: string) => void; onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void },
+  o: { signal: AbortSignal; wait?: Omit<WaitOptions, 'signal'>; verify?: boolean; onCreated?: (id: string) => void; onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void },
 ): Promise<GlanceImage> {
   const created = await os.glance.createImage({
     ...(image.properties ?? {}), name: image.name, disk_format: image.diskFormat, container_format: image.containerFormat,
@@ -202,7 +202,7 @@ export async function uploadImageFromBackup(
     let restored: number;
     try {
       restored = (await repo.restore(from.repositoryBackupId, from.position, { kind: 'stream', stream: sink }, {
-        signal: AbortSignal.any([o.signal, stop.signal]), onProgress: o.onProgress,
+        signal: AbortSignal.any([o.signal, stop.signal]), onProgress: o.onProgress, verify: o.verify,
       })).bytes;
       // The restore returns once its writes are accepted; the sink may still hold some of them.
       await new Promise<void>((resolve, reject) => sink.end((e?: Error | null) => (e ? reject(e) : resolve())));

@@ -101,7 +101,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
           else base = choice;
         }
         imageRef = base?.imageId ?? await bootImage(em, target, backup, metadata, m, novaRoot, restore.name, {
-          signal: ctx.signal, wait, workers: deps.workers, secrets: deps.secrets, onCreated: (id) => (imageId = id),
+          signal: ctx.signal, wait, workers: deps.workers, secrets: deps.secrets, verify: restore.verify, onCreated: (id) => (imageId = id),
         });
       }
 
@@ -132,6 +132,7 @@ export function restoreExecutor(deps: RestoreExecutorDeps) {
         for (const [i, p] of positions.entries()) {
           const r = await repo.restore(backup.repositoryBackupId, p, { kind: 'device', path: proxy.disks[i]!.path! }, {
             signal: ctx.signal,
+            verify: restore.verify,
             onProgress: (x) => ctx.progress({ bytesDone: BigInt(before + x.bytesDone), bytesTotal: total }),
           });
           before += r.bytes;
@@ -253,7 +254,7 @@ function isRootVolume(meta: InstanceMetadata, row: BackupDisk): boolean {
  */
 async function bootImage(
   em: EntityManager, os: ServiceClients, backup: Backup, meta: InstanceMetadata, m: RestoreMappings, novaRoot: BackupDisk | undefined, name: string,
-  o: { signal: AbortSignal; wait: Omit<WaitOptions, 'signal'>; workers?: number; secrets: SecretBox; onCreated: (id: string) => void },
+  o: { signal: AbortSignal; wait: Omit<WaitOptions, 'signal'>; workers?: number; secrets: SecretBox; verify: boolean; onCreated: (id: string) => void },
 ): Promise<string> {
   let from: { repositoryBackupId: string; position: number };
   let upload: Parameters<typeof uploadImageFromBackup>[3];
@@ -282,7 +283,7 @@ async function bootImage(
   }
   const repo = await openDestinationRepository(backup.destination, o.secrets, { workers: o.workers });
   try {
-    const image = await uploadImageFromBackup(os, repo, from, upload, { signal: o.signal, wait: o.wait, onCreated: o.onCreated });
+    const image = await uploadImageFromBackup(os, repo, from, upload, { signal: o.signal, wait: o.wait, verify: o.verify, onCreated: o.onCreated });
     return image.id;
   } finally {
     await repo.close();

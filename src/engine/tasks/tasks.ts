@@ -46,7 +46,7 @@ function audit(em: EntityManager, actor: Actor, action: string, task: Task, deta
   });
 }
 
-export type NewRestore = { backup: Backup; project: Project; zone?: AvailabilityZone; name: string; mappings: RestoreMappings };
+export type NewRestore = { backup: Backup; project: Project; zone?: AvailabilityZone; name: string; mappings: RestoreMappings; verify?: boolean };
 
 /** Creates a QUEUED task (and its Restore row); `em` must be in a transaction (events leave on commit). */
 export async function createTask(em: EntityManager, { quotaBytes: givenBytes, ...input }: NewTask, actor: Actor, restore?: NewRestore): Promise<Task> {

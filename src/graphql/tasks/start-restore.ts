@@ -39,6 +39,9 @@ const StartRestoreInput = builder.inputType('StartRestoreInput', {
     name: t.string({ description: 'Name of the new instance (or volume)' }),
     mappings: t.field({ type: RestoreMappingsInput }),
     diskPosition: t.int({ description: 'Restore only this disk of the backup, as a new volume' }),
+    verify: t.boolean({
+      description: "Recompute every restored chunk's keyed hash as well (slower). Without it each chunk's AES-GCM seal, bound to its id, is the check",
+    }),
     idempotencyKey: t.string(),
   }),
 });
@@ -120,10 +123,10 @@ async function start(ctx: Context, em: EntityManager, input: Input) {
       instance: backup.instance,
       backup,
       destination: backup.destination,
-      params: { name, zoneId: zone?.id ?? null, mappings },
+      params: { name, zoneId: zone?.id ?? null, mappings, verify: input.verify ?? false },
     },
     actorOf(ctx),
-    { backup, project, zone: zone ?? undefined, name, mappings },
+    { backup, project, zone: zone ?? undefined, name, mappings, verify: input.verify ?? false },
   );
 }
 

@@ -139,6 +139,7 @@ builder.loadableNode(RestoreRef, {
     mappings: t.field({ type: 'JSON', resolve: (r) => r.mappings }),
     resultExternalId: t.string({ nullable: true, description: 'The new server or volume in OpenStack', resolve: (r) => r.resultExternalId ?? null }),
     note: t.string({ nullable: true, description: 'How the restore went where it had a choice (root disk onto an existing image, or uploaded and why)', resolve: (r) => r.note ?? null }),
+    verify: t.exposeBoolean('verify', { description: "Every restored chunk's keyed hash recomputed as well (startRestore's verify)" }),
     createdAt: t.field({ type: 'DateTime', resolve: (r) => r.createdAt }),
     backup: t.field({ type: BackupRef, nullable: true, resolve: (r) => viaLoader(r.backup) }),
     project: t.field({ type: ProjectRef, nullable: true, description: 'Target project', resolve: (r) => viaLoader(r.project) }),
