@@ -265,7 +265,9 @@ async function backupDisk(
         }
       }
       flush();
-      await Promise.all(stores);
+      // Every write settled before the buffer goes back to the pool, also when one failed.
+      const refused = (await Promise.allSettled(stores)).find((x) => x.status === 'rejected');
+      if (refused) throw refused.reason;
     } finally {
       buffers.give(buf);
     }
