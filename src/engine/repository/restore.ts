@@ -72,10 +72,7 @@ export async function runRestore(
   let partial: string | null = null;
   try {
     await repo.loadIndex();
-    const record = await repo.getBackup(backupId);
-    const d = typeof disk === 'number' ? record.disks[disk] : record.disks.find((x) => x.name === disk);
-    if (!d) throw RepositoryError.diskNotFound(backupId, disk, record.disks.length);
-    const manifest = await repo.readManifest(d.manifest);
+    const { name, manifest } = await diskManifest(repo, backupId, disk);
     const groups = plan(repo, manifest, backupId);
 
     if (target.kind === 'file') {
@@ -109,7 +106,7 @@ export async function runRestore(
       await fs.rename(partial, target.path);
       partial = null;
     }
-    return { backupId, disk: d.name, bytes: manifest.size, ...counts, seconds: (Date.now() - started) / 1000 };
+    return { backupId, disk: name, bytes: manifest.size, ...counts, seconds: (Date.now() - started) / 1000 };
   } finally {
     await direct?.close().catch(() => {});
     await fh?.close().catch(() => {});
@@ -139,14 +136,19 @@ export type DiskChunks = {
   close(): Promise<void>;
 };
 
+/** A backup's disk (by position or name): its name and manifest. */
+async function diskManifest(repo: Repository, backupId: string, disk: number | string): Promise<{ name: string; manifest: Manifest }> {
+  const record = await repo.getBackup(backupId);
+  const d = typeof disk === 'number' ? record.disks[disk] : record.disks.find((x) => x.name === disk);
+  if (!d) throw RepositoryError.diskNotFound(backupId, disk, record.disks.length);
+  return { name: d.name, manifest: await repo.readManifest(d.manifest) };
+}
+
 export async function openDiskChunks(repo: Repository, backupId: string, disk: number | string, signal?: AbortSignal): Promise<DiskChunks> {
   const lock = await repo.lock('shared', 'restore', signal);
   try {
     await repo.loadIndex();
-    const record = await repo.getBackup(backupId);
-    const d = typeof disk === 'number' ? record.disks[disk] : record.disks.find((x) => x.name === disk);
-    if (!d) throw RepositoryError.diskNotFound(backupId, disk, record.disks.length);
-    const m = await repo.readManifest(d.manifest);
+    const { manifest: m } = await diskManifest(repo, backupId, disk);
     const stored = new BufferPool(Math.max(MAX_READ, m.chunkSize + 64), WINDOW + 1);
     const out: DiskChunks = {
       size: m.size,

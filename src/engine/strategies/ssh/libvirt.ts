@@ -41,18 +41,9 @@ export class Libvirt {
     return ['virsh', '-q', '-c', this.uri, ...args];
   }
 
-  /** A read-only query (HypervisorConnection.query: asked again when an exit status is lost). */
-  private query(args: string[], errorCode: string): Promise<string> {
-    return this.conn.query(args, errorCode);
-  }
-
-  private ask(args: string[]) {
-    return this.conn.ask(args);
-  }
-
   /** The libvirt domain name of a Nova instance (Nova sets the domain UUID to the instance UUID). */
   async domainName(novaUuid: string): Promise<string> {
-    const r = await this.ask(this.virsh('domname', novaUuid));
+    const r = await this.conn.ask(this.virsh('domname', novaUuid));
     if (r.code !== 0) {
       throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain with UUID ${novaUuid} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
     }
@@ -61,7 +52,7 @@ export class Libvirt {
 
   /** The domain `name` (Nova's instance_name), checked to be the instance `novaUuid`. */
   async checkDomain(name: string, novaUuid: string): Promise<string> {
-    const r = await this.ask(this.virsh('domuuid', name));
+    const r = await this.conn.ask(this.virsh('domuuid', name));
     if (r.code !== 0) {
       throw new StrategyError('DOMAIN_NOT_FOUND', `no libvirt domain ${name} on ${this.conn.credentials.host}: ${r.stderr.trim()}`);
     }
@@ -74,7 +65,7 @@ export class Libvirt {
 
   /** File-backed disks (Nova root and ephemeral disks); cdroms, RBD and block devices are skipped. */
   async disks(domain: string): Promise<DomainDisk[]> {
-    const out = await this.query(this.virsh('domblklist', domain, '--details'), 'DOMAIN_QUERY_FAILED');
+    const out = await this.conn.query(this.virsh('domblklist', domain, '--details'), 'DOMAIN_QUERY_FAILED');
     const disks: DomainDisk[] = [];
     for (const line of out.split('\n')) {
       const [type, device, target, ...rest] = line.trim().split(/\s+/);
@@ -86,12 +77,12 @@ export class Libvirt {
 
   /** RBD-backed disks (Nova's images_type=rbd, Cinder RBD volumes), from the live domain XML. */
   async rbdDisks(domain: string): Promise<RbdDomainDisk[]> {
-    const xml = await this.query(this.virsh('dumpxml', domain), 'DOMAIN_QUERY_FAILED');
+    const xml = await this.conn.query(this.virsh('dumpxml', domain), 'DOMAIN_QUERY_FAILED');
     return parseRbdDisks(xml);
   }
 
   async chain(image: string): Promise<ChainLayer[]> {
-    const out = await this.query(['qemu-img', 'info', '--backing-chain', '--output=json', '-U', image], 'CHAIN_QUERY_FAILED');
+    const out = await this.conn.query(['qemu-img', 'info', '--backing-chain', '--output=json', '-U', image], 'CHAIN_QUERY_FAILED');
     const infos = JSON.parse(out) as Array<Record<string, unknown>>;
     return infos.map((i) => ({
       filename: String(i['filename']),
@@ -113,7 +104,7 @@ export class Libvirt {
   }
 
   private async map(spec: string): Promise<MapEntry[]> {
-    const out = await this.query(['qemu-img', 'map', '--output=json', '-U', spec], 'MAP_FAILED');
+    const out = await this.conn.query(['qemu-img', 'map', '--output=json', '-U', spec], 'MAP_FAILED');
     return (JSON.parse(out) as Array<Record<string, unknown>>).map((e) => ({
       offset: Number(e['start']),
       length: Number(e['length']),
@@ -132,7 +123,7 @@ export class Libvirt {
 
   /** `virsh domstate`: "running", "paused", "shut off", … */
   async domainState(domain: string): Promise<string> {
-    return (await this.query(this.virsh('domstate', domain), 'DOMAIN_QUERY_FAILED')).trim();
+    return (await this.conn.query(this.virsh('domstate', domain), 'DOMAIN_QUERY_FAILED')).trim();
   }
 
   /** Guest filesystems frozen by the guest agent (until thawFilesystems). */
